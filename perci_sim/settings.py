@@ -1,0 +1,87 @@
+"""Broker settings, read from ``PERCI_*`` environment variables.
+
+Built once in ``__main__`` (or by a test) and passed down; there is no module
+singleton, so tests construct variants freely.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from pathlib import Path
+
+__all__ = ["DEFAULT_PORT", "Settings"]
+
+DEFAULT_PORT = 8700
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Everything the broker needs to start."""
+
+    #: Folder of the setup made by ``perci-sim init``: broker key, credentials, database.
+    home: Path = Path("perci-home")
+    #: SQLAlchemy URL; default: SQLite in ``home``.
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    #: Simulated seconds per wall second (drills and the demo accelerate time).
+    clock_speed: float = 1.0
+    #: R8: an Annex II later than this after the measure is a breach of Art. 3(6).
+    undue_delay: timedelta = timedelta(hours=1)
+    webhook_max_attempts: int = 8
+    webhook_max_backoff_s: float = 60.0
+    max_body_bytes: int = 256 * 1024
+    log_format: str = "auto"  # auto | json | console
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite (WAL) inside ``home``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.home / 'perci.db').resolve()}"
+
+    @property
+    def broker_key_path(self) -> Path:
+        return self.home / "broker-key.jwk.json"
+
+    @property
+    def public_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read ``PERCI_HOME``, ``PERCI_DATABASE_URL``, ``PERCI_HOST``, ``PERCI_PORT``,
+        ``PERCI_CLOCK_SPEED``, ``PERCI_UNDUE_DELAY_S``, ``PERCI_LOG_FORMAT``."""
+        env = os.environ if env is None else env
+        base = cls()
+        port_raw = env.get("PERCI_PORT", "")
+        try:
+            port = int(port_raw) if port_raw else base.port
+        except ValueError:
+            raise ValueError(f"PERCI_PORT must be an integer, got {port_raw!r}") from None
+        return replace(
+            base,
+            home=Path(env.get("PERCI_HOME", str(base.home))),
+            database_url=env.get("PERCI_DATABASE_URL") or None,
+            host=env.get("PERCI_HOST", base.host),
+            port=port,
+            clock_speed=_float(env, "PERCI_CLOCK_SPEED", base.clock_speed),
+            undue_delay=timedelta(
+                seconds=_float(env, "PERCI_UNDUE_DELAY_S", base.undue_delay.total_seconds())
+            ),
+            log_format=env.get("PERCI_LOG_FORMAT", base.log_format),
+        )
