@@ -93,6 +93,14 @@ def art_3_4_gaps(order: Mapping[str, Any]) -> list[str]:
     flags = []
     for code, label, paths in _ART_3_4:
         missing = [".".join(p) for p in paths if _blank(_get(order, *p))]
+        if code == "art_3_4_c" and not missing:
+            # Art. 3(4)(c): *exact* URL: every content item needs one.
+            items = _get(order, "section_b", "content")
+            missing = [
+                f"section_b.content[{i}].url"
+                for i, item in enumerate(items if isinstance(items, list) else [])
+                if not isinstance(item, Mapping) or _blank(item.get("url"))
+            ]
         if missing:
             flags.append(f"{code}: missing {label}: {', '.join(missing)}")
     return flags

@@ -257,3 +257,16 @@ class TestArt34Completeness:
         assert len(flags) == 1
         assert flags[0].startswith(code)
         assert ".".join(drop) in flags[0]
+
+    def test_content_item_without_url_is_flagged(self) -> None:
+        """Art. 3(4)(c) asks for the exact URL of every item."""
+        order = {**COMPLETE_ORDER, "section_b": {**COMPLETE_ORDER["section_b"]}}
+        order["section_b"]["content"] = [  # type: ignore[index]
+            {"url": "https://example.com/x"},
+            {"additional_information": "the second video"},
+        ]
+        flags = rules.art_3_4_gaps(order)
+        assert flags == [
+            "art_3_4_c: missing exact URL of the content (Section B): section_b.content[1].url"
+        ]
+
