@@ -109,11 +109,10 @@ async def call_handler(handler: Handler, order: VerifiedOrder) -> Removal | None
     if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
         getattr(handler, "__call__", None)  # noqa: B004 - an object with async __call__
     ):
-        result = await handler(order)
+        outcome = handler(order)
     else:
-        result = await asyncio.to_thread(handler, order)
-        if inspect.isawaitable(result):
-            result = await result
+        outcome = await asyncio.to_thread(handler, order)
+    result = await outcome if inspect.isawaitable(outcome) else outcome
     if result is not None and not isinstance(result, Removal):
         raise TypeError(f"a handler returns Removal or None, not {type(result).__name__}")
     return result

@@ -8,20 +8,56 @@ the events, updated in the same transaction; ``timer`` is the deadline wheel
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Dialect, Index, UniqueConstraint
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-__all__ = ["Delivery", "Event", "Order", "Participant", "ParticipantKey", "Timer"]
+__all__ = [
+    "Delivery",
+    "Event",
+    "Order",
+    "Participant",
+    "ParticipantKey",
+    "Timer",
+    "UTCDateTime",
+]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC instant on every backend (R24).
+
+    SQLite has no time zone type: SQLAlchemy stores the wall-clock fields and
+    returns naive datetimes.  Every value is therefore converted to UTC before
+    it is stored (so stored strings sort in time order) and comes back aware.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("the broker stores aware datetimes only")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 def _utc_column(*, nullable: bool = False, index: bool = False) -> Any:
     # SQLModel rejects naive datetimes: every time is aware UTC.
     return Field(
         default=None if nullable else ...,
-        sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index),
+        sa_column=Column(UTCDateTime(), nullable=nullable, index=index),
     )
 
 
@@ -62,7 +98,11 @@ class Event(SQLModel, table=True):
     """One entry of the hash-chained, append-only log."""
 
     __tablename__ = "event"
-    __table_args__ = (UniqueConstraint("actor", "message_id", name="uq_event_actor_message"),)
+    __table_args__ = (
+        UniqueConstraint("actor", "message_id", name="uq_event_actor_message"),
+        # R4: "latest advance information of this authority to this HSP".
+        Index("ix_event_kind_actor_hsp", "kind", "actor", "hsp_id"),
+    )
 
     seq: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(unique=True, max_length=36)
@@ -133,6 +173,7 @@ class Delivery(SQLModel, table=True):
     """A webhook delivery of one event to one HSP, with its retries."""
 
     __tablename__ = "delivery"
+    __table_args__ = (Index("ix_delivery_due", "status", "next_attempt_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     event_seq: int = Field(index=True)

@@ -269,4 +269,3 @@ class TestArt34Completeness:
         assert flags == [
             "art_3_4_c: missing exact URL of the content (Section B): section_b.content[1].url"
         ]
-

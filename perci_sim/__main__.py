@@ -1,0 +1,281 @@
+"""``perci-sim``: run the broker and administer a setup.
+
+Subcommands: ``init DIR``, ``serve``, ``participants list|add|rotate-key|revoke-key``,
+``verify-log``.  Errors print one line on stderr and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from perci_sim import bootstrap
+from perci_sim.domain.errors import PerciError
+from perci_sim.logging import configure_logging
+from perci_sim.settings import Settings
+from perci_sim.storage.db import Database, open_database
+
+__all__ = ["main"]
+
+PROG = "perci-sim"
+
+
+class CliError(Exception):
+    """A failure to report as one line."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env()
+    overrides: dict[str, object] = {}
+    if getattr(args, "home", None):
+        overrides["home"] = Path(args.home)
+    if getattr(args, "database_url", None):
+        overrides["database_url"] = args.database_url
+    if getattr(args, "host", None):
+        overrides["host"] = args.host
+    if getattr(args, "port", None) is not None:
+        overrides["port"] = args.port
+    if getattr(args, "speed", None) is not None:
+        if args.speed <= 0:
+            raise CliError("--speed must be positive")
+        overrides["clock_speed"] = args.speed
+    return replace(settings, **overrides)  # type: ignore[arg-type]
+
+
+def _add_home(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--home", help="setup folder (default: $PERCI_HOME or ./perci-home)")
+    parser.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in the home)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``perci-sim``."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="perci-sim broker: a removal-order exchange for Regulation (EU) 2021/784.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    init = sub.add_parser("init", help="create a setup: broker key, database, demo participants")
+    init.add_argument("dir", help="folder to create the setup in")
+    init.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in DIR)")
+    init.add_argument("--broker-url", help="broker address written into the credentials")
+
+    serve = sub.add_parser("serve", help="run the broker (SQLite in ./perci-home by default)")
+    _add_home(serve)
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8700)")
+    serve.add_argument("--speed", type=float, help="clock speed: simulated s per wall s")
+
+    participants = sub.add_parser("participants", help="administer participants and keys")
+    psub = participants.add_subparsers(dest="action", required=True)
+    plist = psub.add_parser("list", help="list participants and their keys")
+    _add_home(plist)
+    plist.add_argument("--json", action="store_true", help="machine-readable output")
+    padd = psub.add_parser("add", help="register a participant with a new key and token")
+    _add_home(padd)
+    padd.add_argument("--id", required=True)
+    padd.add_argument("--role", required=True, choices=["authority", "hsp", "facilitator"])
+    padd.add_argument("--name", required=True)
+    padd.add_argument("--member-state", required=True, help="two-letter EU code, e.g. DE")
+    padd.add_argument("--languages", default="en", help="comma-separated ISO 639-1 codes")
+    padd.add_argument("--contact-point", default="")
+    padd.add_argument("--alg", choices=["EdDSA", "ES256"], default="EdDSA")
+    padd.add_argument("--webhook-url")
+    padd.add_argument("--broker-url", help="broker address written into the credentials")
+    prot = psub.add_parser("rotate-key", help="new key for a participant; old keys revoked")
+    _add_home(prot)
+    prot.add_argument("participant_id")
+    prot.add_argument("--alg", choices=["EdDSA", "ES256"], default="EdDSA")
+    prev = psub.add_parser("revoke-key", help="revoke a key: its new signatures are refused")
+    _add_home(prev)
+    prev.add_argument("kid")
+
+    verify = sub.add_parser("verify-log", help="check the hash chain and every signature")
+    _add_home(verify)
+    return parser
+
+
+async def _open(settings: Settings) -> Database:
+    if not bootstrap.is_initialised(settings.home):
+        raise CliError(f"{settings.home} holds no setup: run '{PROG} init {settings.home}' first")
+    return await open_database(settings.resolved_database_url)
+
+
+async def _cmd_init(args: argparse.Namespace, console: Console) -> int:
+    home = Path(args.dir)
+    settings = Settings.from_env()
+    broker_url = args.broker_url or settings.public_url
+    try:
+        paths = await bootstrap.init_home(
+            home, broker_url=broker_url, database_url=args.database_url
+        )
+    except FileExistsError as exc:
+        raise CliError(str(exc)) from exc
+    console.print(f"Initialised perci-sim setup in [bold]{home}[/bold]")
+    table = Table("participant", "credentials file")
+    for path in paths:
+        table.add_row(path.stem, str(path))
+    console.print(table)
+    console.print(f"Start the broker with: {PROG} serve --home {home}")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace, console: Console) -> int:
+    from aiohttp import web
+
+    from perci_sim.app import create_app
+    from perci_sim.clock import Clock, ScaledClock, SystemClock
+
+    settings = _settings(args)
+    configure_logging(settings.log_format)
+    if not bootstrap.is_initialised(settings.home):
+        # `perci-sim serve` with no configuration at all just works.
+        asyncio.run(
+            bootstrap.init_home(
+                settings.home,
+                broker_url=settings.public_url,
+                database_url=settings.database_url,
+            )
+        )
+        console.print(
+            f"Created a new setup in {settings.home}; credentials in "
+            f"{settings.home / 'credentials'}",
+            highlight=False,
+        )
+    clock: Clock = (
+        SystemClock() if settings.clock_speed == 1.0 else ScaledClock(speed=settings.clock_speed)
+    )
+    app = create_app(settings, clock=clock)
+    console.print(
+        f"perci-sim broker on {settings.public_url} (clock speed {settings.clock_speed:g}x)",
+        highlight=False,
+    )
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    return 0
+
+
+async def _cmd_participants(args: argparse.Namespace, console: Console) -> int:
+    from perci_sim.clock import SystemClock
+    from perci_sim.storage import registry
+
+    settings = _settings(args)
+    db = await _open(settings)
+    try:
+        if args.action == "list":
+            infos = await registry.list_participants(db)
+            if args.json:
+                rows = [
+                    {
+                        "id": p.id,
+                        "role": p.role,
+                        "name": p.name,
+                        "member_state": p.member_state,
+                        "languages": list(p.languages),
+                        "keys": [{"kid": k.kid, "alg": k.alg, "status": k.status} for k in p.keys],
+                    }
+                    for p in infos
+                ]
+                print(json.dumps(rows, indent=2))
+                return 0
+            table = Table("id", "role", "name", "MS", "languages", "keys")
+            for p in infos:
+                table.add_row(
+                    p.id,
+                    p.role,
+                    p.name,
+                    p.member_state,
+                    ",".join(p.languages),
+                    ", ".join(f"{k.kid} ({k.alg}, {k.status})" for k in p.keys),
+                )
+            console.print(table)
+        elif args.action == "add":
+            participant = bootstrap.DemoParticipant(
+                id=args.id,
+                role=args.role,
+                name=args.name,
+                member_state=args.member_state.upper(),
+                languages=tuple(x.strip() for x in args.languages.split(",") if x.strip()),
+                contact_point=args.contact_point,
+                alg=args.alg,
+            )
+            path = await bootstrap.add_participant(
+                db,
+                home=settings.home,
+                broker_url=args.broker_url or settings.public_url,
+                participant=participant,
+                clock=SystemClock(),
+                webhook_url=args.webhook_url,
+            )
+            console.print(f"Registered {args.id}; credentials in {path}", highlight=False)
+        elif args.action == "rotate-key":
+            kid = await bootstrap.rotate_key(
+                db, home=settings.home, participant_id=args.participant_id, alg=args.alg
+            )
+            console.print(f"New key {kid}; previous keys revoked", highlight=False)
+        elif args.action == "revoke-key":
+            await registry.revoke_key(db, kid=args.kid, now=SystemClock().now())
+            console.print(f"Revoked {args.kid}", highlight=False)
+    finally:
+        await db.close()
+    return 0
+
+
+async def _cmd_verify_log(args: argparse.Namespace, console: Console) -> int:
+    from perci_sim.crypto.broker_key import load_or_create_broker_key
+    from perci_sim.storage.log import verify_log
+
+    settings = _settings(args)
+    signer = load_or_create_broker_key(settings.broker_key_path)
+    db = await _open(settings)
+    try:
+        report = await verify_log(db, broker_public_keys=signer.public_keys)
+    finally:
+        await db.close()
+    for problem in report.problems:
+        console.print(f"[red]✗[/red] {problem}", highlight=False)
+    if report.ok:
+        console.print(
+            f"[green]✓[/green] {report.events} events: hash chain intact, "
+            "every signature and receipt verifies",
+            highlight=False,
+        )
+        return 0
+    console.print(f"{len(report.problems)} problems in {report.events} events", highlight=False)
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``perci-sim``."""
+    args = build_parser().parse_args(argv)
+    console = Console()
+    if args.command != "serve":
+        # Administration prints its own results; library logs only when they matter.
+        configure_logging("console", level=logging.WARNING)
+    try:
+        if args.command == "init":
+            return asyncio.run(_cmd_init(args, console))
+        if args.command == "serve":
+            return _cmd_serve(args, console)
+        if args.command == "participants":
+            return asyncio.run(_cmd_participants(args, console))
+        if args.command == "verify-log":
+            return asyncio.run(_cmd_verify_log(args, console))
+    except (CliError, PerciError, ValueError, OSError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Fire due warning and deadline timers, exactly once each (TCO Art. 3(3), R8).
+
+The database row is the timer (DESIGN "Time"): a due row is claimed with a
+conditional UPDATE (``fired_at IS NULL AND NOT cancelled``); only the claimer
+whose UPDATE changed the row acts, in the same transaction as the event it
+records.  Two processes, or a timer fired twice, therefore record one event.
+The service then reloads the order and checks that its clock is still
+running in the timer's round: a timer of a finished, suspended or restarted
+round changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import structlog
+from sqlmodel import col, func, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from perci_sim.domain.deadlines import TimerKind
+from perci_sim.domain.states import CLOCK_RUNNING, OrderState, Trigger
+from perci_sim.services.context import BrokerContext
+from perci_sim.services.documents import apply_trigger, transition_data
+from perci_sim.services.unit_of_work import UnitOfWork, unit_of_work
+from perci_sim.storage.db import Database
+from perci_sim.storage.log import iso_ms
+from perci_sim.storage.models import Order, Timer
+
+__all__ = ["claim_timer", "fire_due_timers", "next_timer_due"]
+
+log = structlog.get_logger(__name__)
+
+
+async def next_timer_due(db: Database) -> datetime | None:
+    """Return the earliest due time of an open timer, or None."""
+    async with db.read() as session:
+        return (
+            await session.exec(
+                select(func.min(Timer.due_at)).where(
+                    col(Timer.fired_at).is_(None), col(Timer.cancelled).is_(False)
+                )
+            )
+        ).one()
+
+
+async def fire_due_timers(ctx: BrokerContext, *, limit: int = 100) -> int:
+    """Fire up to ``limit`` due timers in one transaction; return how many were due."""
+    async with unit_of_work(ctx) as uow:
+        now = ctx.clock.now()
+        due = (
+            await uow.session.exec(
+                select(Timer)
+                .where(
+                    col(Timer.fired_at).is_(None),
+                    col(Timer.cancelled).is_(False),
+                    col(Timer.due_at) <= now,
+                )
+                .order_by(col(Timer.due_at), col(Timer.id))
+                .limit(limit)
+            )
+        ).all()
+        for timer in due:
+            if timer.id is not None and await claim_timer(uow.session, timer.id, now):
+                await _fire(uow, timer, now)
+    return len(due)
+
+
+async def claim_timer(session: AsyncSession, timer_id: int, now: datetime) -> bool:
+    """Mark an open timer fired; True only for the one caller whose UPDATE changed it.
+
+    DESIGN "Time" (db-scheduler model): the conditional UPDATE is the claim, so a
+    timer read by two firers (two replicas, a retry) has its effect exactly once.
+    """
+    claimed = await session.exec(
+        update(Timer)
+        .where(
+            col(Timer.id) == timer_id,
+            col(Timer.fired_at).is_(None),
+            col(Timer.cancelled).is_(False),
+        )
+        .values(fired_at=now)
+    )
+    return claimed.rowcount == 1
+
+
+async def _fire(uow: UnitOfWork, timer: Timer, now: datetime) -> None:
+    order = await uow.session.get(Order, timer.order_id)
+    if order is None or order.clock_round != timer.clock_round:
+        return
+    if OrderState(order.state) not in CLOCK_RUNNING:
+        return
+    common = {
+        "timer_kind": timer.kind,
+        "minutes": timer.minutes,
+        "due_at": iso_ms(timer.due_at),
+        "clock_round": timer.clock_round,
+        "deadline_at": iso_ms(order.deadline_at) if order.deadline_at else None,
+    }
+    if timer.kind == TimerKind.WARNING.value:
+        # DESIGN "Time": warnings before the deadline; no state change.
+        await uow.order_event(
+            order, kind="deadline_warning", actor="broker", received_at=now, data=common
+        )
+        log.info("deadline_warning", order_id=order.order_id, minutes=timer.minutes)
+        return
+    # R8, TCO Art. 3(3): no Annex II and no Annex III within the hour: breach.
+    previous, transition = apply_trigger(order, Trigger.DEADLINE_MISSED)
+    order.flags = [
+        *order.flags,
+        f"breach_3_3: no Annex II or Annex III by the deadline {common['deadline_at']} (Art. 3(3))",
+    ]
+    order.updated_at = now
+    order.version += 1
+    uow.session.add(order)
+    await uow.order_event(
+        order,
+        kind="deadline_missed",
+        actor="broker",
+        received_at=now,
+        data={
+            **transition_data(previous, transition),
+            **common,
+            "breach": "breach_3_3",
+            "article": "Art. 3(3)",
+        },
+    )
+    log.warning("deadline_missed", order_id=order.order_id, hsp_id=order.hsp_id)

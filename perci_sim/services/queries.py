@@ -1,0 +1,135 @@
+"""Read-only views for a participant: only its own orders and events (else 404)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, false, nulls_last
+from sqlmodel import col, func, select
+
+from perci_sim.domain.states import OPEN_STATES, OrderState
+from perci_sim.services.documents import load_order
+from perci_sim.services.errors import Forbidden
+from perci_sim.services.views import event_view, order_view
+from perci_sim.storage.db import Database
+from perci_sim.storage.models import Event, Order
+from perci_sim.storage.registry import ParticipantInfo
+
+__all__ = [
+    "MAX_LIMIT",
+    "event_visible_to",
+    "events_after",
+    "get_order",
+    "inbox",
+    "last_seq",
+    "list_orders",
+    "order_history",
+]
+
+MAX_LIMIT = 1000
+
+
+def _own_orders(participant: ParticipantInfo) -> ColumnElement[bool]:
+    if participant.role == "authority":
+        return col(Order.authority_id) == participant.id
+    if participant.role == "hsp":
+        return col(Order.hsp_id) == participant.id
+    return false()
+
+
+def _own_events(participant: ParticipantInfo) -> ColumnElement[bool]:
+    if participant.role == "authority":
+        return col(Event.authority_id) == participant.id
+    if participant.role == "hsp":
+        return col(Event.hsp_id) == participant.id
+    return false()
+
+
+def event_visible_to(
+    participant: ParticipantInfo, *, authority_id: str | None, hsp_id: str | None
+) -> bool:
+    """True when an event with these parties is visible to ``participant`` (feed filter)."""
+    if participant.role == "authority":
+        return authority_id == participant.id
+    if participant.role == "hsp":
+        return hsp_id == participant.id
+    return False
+
+
+async def list_orders(
+    db: Database,
+    participant: ParticipantInfo,
+    *,
+    state: OrderState | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """The participant's own orders, newest first."""
+    query = select(Order).where(_own_orders(participant))
+    if state is not None:
+        query = query.where(col(Order.state) == state.value)
+    query = query.order_by(col(Order.received_at).desc(), col(Order.order_id))
+    async with db.read() as session:
+        rows = (await session.exec(query.limit(min(limit, MAX_LIMIT)).offset(offset))).all()
+    return [order_view(row) for row in rows]
+
+
+async def get_order(db: Database, participant: ParticipantInfo, order_id: str) -> dict[str, Any]:
+    """One order the participant is a party to (``not_found`` otherwise)."""
+    async with db.read() as session:
+        return order_view(await load_order(session, order_id, participant))
+
+
+async def order_history(
+    db: Database, participant: ParticipantInfo, order_id: str
+) -> list[dict[str, Any]]:
+    """Every event of an order the participant is a party to, in log order."""
+    async with db.read() as session:
+        await load_order(session, order_id, participant)
+        rows = (
+            await session.exec(
+                select(Event).where(col(Event.order_id) == order_id).order_by(col(Event.seq))
+            )
+        ).all()
+    return [event_view(row) for row in rows]
+
+
+async def inbox(db: Database, participant: ParticipantInfo) -> list[dict[str, Any]]:
+    """Open orders addressed to an HSP, the earliest deadline first (suspended ones last)."""
+    if participant.role != "hsp":
+        raise Forbidden("the inbox is for hosting service providers")
+    async with db.read() as session:
+        rows = (
+            await session.exec(
+                select(Order)
+                .where(
+                    col(Order.hsp_id) == participant.id,
+                    col(Order.state).in_([s.value for s in OPEN_STATES]),
+                )
+                .order_by(nulls_last(col(Order.deadline_at).asc()), col(Order.received_at))
+            )
+        ).all()
+    return [order_view(row) for row in rows]
+
+
+async def events_after(
+    db: Database, participant: ParticipantInfo, *, after: int = 0, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Events visible to the participant with ``seq > after``, in log order."""
+    async with db.read() as session:
+        rows = (
+            await session.exec(
+                select(Event)
+                .where(col(Event.seq) > after, _own_events(participant))
+                .order_by(col(Event.seq))
+                .limit(min(limit, MAX_LIMIT))
+            )
+        ).all()
+    return [event_view(row) for row in rows]
+
+
+async def last_seq(db: Database) -> int:
+    """The seq of the newest event (0 for an empty log)."""
+    async with db.read() as session:
+        value = (await session.exec(select(func.max(Event.seq)))).one()
+    return int(value or 0)

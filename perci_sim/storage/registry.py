@@ -1,0 +1,359 @@
+"""The participant registry: authorities, hosting providers, their keys and tokens.
+
+Called by ``perci-sim init`` and the admin CLI, and by the broker to
+authenticate requests (bearer token, stored as SHA-256 only) and to find the
+key a document names (``kid``).  A revoked key stays in the registry: documents
+it signed before ``revoked_at`` remain verifiable in the log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from perci_schemas.keys import PublicKey
+from perci_sim.domain.errors import PerciError
+from perci_sim.domain.member_states import MEMBER_STATES, designates_host_language
+from perci_sim.storage.db import Database
+from perci_sim.storage.models import Participant, ParticipantKey
+
+__all__ = [
+    "ROLES",
+    "HostLanguageMissing",
+    "InvalidParticipant",
+    "KeyInfo",
+    "KeyNotFound",
+    "ParticipantExists",
+    "ParticipantInfo",
+    "ParticipantNotFound",
+    "add_key",
+    "add_participant",
+    "get_key",
+    "get_participant",
+    "list_participants",
+    "participant_by_token",
+    "revoke_key",
+    "rotate_key",
+    "set_webhook",
+    "token_hash",
+]
+
+ROLES = ("authority", "hsp", "facilitator")
+_ID = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
+
+
+class InvalidParticipant(PerciError):
+    """The participant's registration data is unusable."""
+
+    code = "invalid_participant"
+    http_status = 422
+    title = "Invalid participant"
+
+
+class ParticipantExists(PerciError):
+    """A participant with this id (or token) is already registered."""
+
+    code = "participant_exists"
+    http_status = 409
+    title = "Participant already registered"
+
+
+class HostLanguageMissing(PerciError):
+    """TCO Art. 15(2): an HSP designates at least one official language of its host MS."""
+
+    code = "host_language_missing"
+    http_status = 422
+    title = "No official language of the host Member State designated (TCO Art. 15(2))"
+
+
+class ParticipantNotFound(PerciError):
+    """No participant with this id."""
+
+    code = "not_found"
+    http_status = 404
+    title = "Participant not found"
+
+
+class KeyNotFound(PerciError):
+    """No key with this kid."""
+
+    code = "not_found"
+    http_status = 404
+    title = "Key not found"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyInfo:
+    """A registered signing key."""
+
+    kid: str
+    participant_id: str
+    alg: str
+    jwk: dict[str, Any]
+    status: str  # active | revoked
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParticipantInfo:
+    """A registered participant with its keys (never its token hash)."""
+
+    id: str
+    role: str
+    name: str
+    member_state: str
+    legal_representative_member_state: str | None
+    languages: list[str]
+    contact_point: str
+    webhook_url: str | None
+    created_at: datetime
+    keys: list[KeyInfo]
+
+    @property
+    def host_member_state(self) -> str:
+        """TCO Art. 16/17: the legal representative's Member State, else the main establishment."""
+        return self.legal_representative_member_state or self.member_state
+
+
+def token_hash(token: str) -> str:
+    """Return the hex SHA-256 under which a bearer token is stored."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _key_info(row: ParticipantKey) -> KeyInfo:
+    return KeyInfo(
+        kid=row.kid,
+        participant_id=row.participant_id,
+        alg=row.alg,
+        jwk=dict(row.public_jwk),
+        status=row.status,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def _info(row: Participant, keys: Sequence[ParticipantKey]) -> ParticipantInfo:
+    return ParticipantInfo(
+        id=row.id,
+        role=row.role,
+        name=row.name,
+        member_state=row.member_state,
+        legal_representative_member_state=row.legal_representative_member_state,
+        languages=list(row.languages),
+        contact_point=row.contact_point,
+        webhook_url=row.webhook_url,
+        created_at=row.created_at,
+        keys=[_key_info(k) for k in keys],
+    )
+
+
+async def _keys_of(session: AsyncSession, participant_id: str) -> list[ParticipantKey]:
+    result = await session.exec(
+        select(ParticipantKey)
+        .where(col(ParticipantKey.participant_id) == participant_id)
+        .order_by(col(ParticipantKey.created_at), col(ParticipantKey.kid))
+    )
+    return list(result.all())
+
+
+def _check_registration(
+    *,
+    id: str,
+    role: str,
+    member_state: str,
+    legal_representative_member_state: str | None,
+    languages: list[str],
+) -> None:
+    if not _ID.fullmatch(id):
+        raise InvalidParticipant(f"participant id {id!r} must match [a-z0-9][a-z0-9-]{{1,62}}")
+    if role not in ROLES:
+        raise InvalidParticipant(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    for field, ms in (
+        ("member_state", member_state),
+        ("legal_representative_member_state", legal_representative_member_state),
+    ):
+        if ms is not None and ms not in MEMBER_STATES:
+            raise InvalidParticipant(f"{field} {ms!r} is not an EU Member State code")
+    if role == "hsp":
+        # TCO Art. 15(2), R5: at least one official language of the host Member State
+        # (the legal representative's under Art. 17, else the main establishment's).
+        host = legal_representative_member_state or member_state
+        if not designates_host_language(host, tuple(languages)):
+            raise HostLanguageMissing(
+                f"an HSP hosted in {host} must designate at least one of its official "
+                f"languages; got {', '.join(languages) or 'none'}",
+                host_member_state=host,
+            )
+
+
+async def add_participant(
+    db: Database,
+    *,
+    id: str,
+    role: str,
+    name: str,
+    member_state: str,
+    languages: list[str],
+    contact_point: str,
+    token: str,
+    now: datetime,
+    legal_representative_member_state: str | None = None,
+    webhook_url: str | None = None,
+) -> Participant:
+    """Register a participant; only the SHA-256 of ``token`` is stored.
+
+    Raises:
+        InvalidParticipant: bad id, role or Member State.
+        HostLanguageMissing: an HSP without an official language of its host MS (R5).
+        ParticipantExists: the id (or the token) is taken.
+    """
+    _check_registration(
+        id=id,
+        role=role,
+        member_state=member_state,
+        legal_representative_member_state=legal_representative_member_state,
+        languages=languages,
+    )
+    row = Participant(
+        id=id,
+        role=role,
+        name=name,
+        member_state=member_state,
+        legal_representative_member_state=legal_representative_member_state,
+        languages=list(languages),
+        contact_point=contact_point,
+        webhook_url=webhook_url,
+        token_sha256=token_hash(token),
+        created_at=now,
+    )
+    try:
+        async with db.write() as session:
+            if await session.get(Participant, id) is not None:
+                raise ParticipantExists(f"participant {id!r} is already registered")
+            session.add(row)
+    except IntegrityError as exc:
+        raise ParticipantExists(f"participant {id!r} or its token is already registered") from exc
+    return row
+
+
+async def add_key(
+    db: Database, *, participant_id: str, public_key: PublicKey, now: datetime
+) -> str:
+    """Register ``public_key`` for the participant and return its kid (``<id>#<n>``)."""
+    async with db.write() as session:
+        return await _add_key(
+            session, participant_id=participant_id, public_key=public_key, now=now
+        )
+
+
+async def _add_key(
+    session: AsyncSession, *, participant_id: str, public_key: PublicKey, now: datetime
+) -> str:
+    if await session.get(Participant, participant_id) is None:
+        raise ParticipantNotFound(f"no participant {participant_id!r}")
+    count = (
+        await session.exec(
+            select(func.count())
+            .select_from(ParticipantKey)
+            .where(col(ParticipantKey.participant_id) == participant_id)
+        )
+    ).one()
+    kid = f"{participant_id}#{count + 1}"
+    session.add(
+        ParticipantKey(
+            kid=kid,
+            participant_id=participant_id,
+            alg=public_key.alg,
+            public_jwk=public_key.to_jwk(),
+            status="active",
+            created_at=now,
+        )
+    )
+    return kid
+
+
+async def revoke_key(db: Database, *, kid: str, now: datetime) -> None:
+    """Revoke ``kid``: its new signatures are refused from ``now`` on (``revoked_key``)."""
+    async with db.write() as session:
+        row = await session.get(ParticipantKey, kid)
+        if row is None:
+            raise KeyNotFound(f"no key {kid!r}")
+        if row.status != "revoked":
+            row.status = "revoked"
+            row.revoked_at = now
+            session.add(row)
+
+
+async def rotate_key(
+    db: Database, *, participant_id: str, public_key: PublicKey, now: datetime
+) -> str:
+    """Add ``public_key``, revoke the participant's previously active keys, return the new kid."""
+    async with db.write() as session:
+        active = [k for k in await _keys_of(session, participant_id) if k.status == "active"]
+        kid = await _add_key(session, participant_id=participant_id, public_key=public_key, now=now)
+        for row in active:
+            row.status = "revoked"
+            row.revoked_at = now
+            session.add(row)
+    return kid
+
+
+async def list_participants(db: Database) -> list[ParticipantInfo]:
+    """Return every participant with its keys, ordered by id."""
+    async with db.read() as session:
+        rows = (await session.exec(select(Participant).order_by(col(Participant.id)))).all()
+        keys = (await session.exec(select(ParticipantKey).order_by(col(ParticipantKey.kid)))).all()
+    by_owner: dict[str, list[ParticipantKey]] = {}
+    for key in sorted(keys, key=lambda k: (k.created_at, k.kid)):
+        by_owner.setdefault(key.participant_id, []).append(key)
+    return [_info(row, by_owner.get(row.id, [])) for row in rows]
+
+
+async def get_participant(db: Database, participant_id: str) -> ParticipantInfo | None:
+    """Return the participant ``participant_id``, or None."""
+    async with db.read() as session:
+        row = await session.get(Participant, participant_id)
+        if row is None:
+            return None
+        return _info(row, await _keys_of(session, row.id))
+
+
+async def participant_by_token(db: Database, token: str) -> ParticipantInfo | None:
+    """Return the participant a bearer token authenticates, or None."""
+    async with db.read() as session:
+        row = (
+            await session.exec(
+                select(Participant).where(col(Participant.token_sha256) == token_hash(token))
+            )
+        ).first()
+        if row is None:
+            return None
+        return _info(row, await _keys_of(session, row.id))
+
+
+async def get_key(db: Database, kid: str) -> KeyInfo | None:
+    """Return the key ``kid`` (active or revoked), or None."""
+    async with db.read() as session:
+        row = await session.get(ParticipantKey, kid)
+        return None if row is None else _key_info(row)
+
+
+async def set_webhook(db: Database, participant_id: str, url: str | None) -> ParticipantInfo:
+    """Set (or, with None, clear) the participant's webhook URL and return the participant."""
+    async with db.write() as session:
+        row = await session.get(Participant, participant_id)
+        if row is None:
+            raise ParticipantNotFound(f"no participant {participant_id!r}")
+        row.webhook_url = url
+        session.add(row)
+        info = _info(row, await _keys_of(session, row.id))
+    return info
