@@ -258,6 +258,10 @@ class EventPage:
     last_seq: int
 
 
+#: Wall seconds after which a clock reading is refreshed (see ``BrokerClient.broker_now``).
+CLOCK_MAX_AGE = 10.0
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BrokerClock:
     """The broker's time as read from ``GET /v1/clock`` (scaled in drills)."""
@@ -463,8 +467,14 @@ class BrokerClient:
         return self._clock
 
     async def broker_now(self) -> datetime:
-        """Estimate the broker's time now (reads ``/v1/clock`` once, then extrapolates)."""
-        reading = self._clock or await self.clock()
+        """Estimate the broker's time now from a recent ``/v1/clock`` reading.
+
+        The reading is refreshed once it is older than ``CLOCK_MAX_AGE`` wall
+        seconds, so a long-running daemon never drifts from a scaled broker clock.
+        """
+        reading = self._clock
+        if reading is None or time.monotonic() - reading.observed_monotonic > CLOCK_MAX_AGE:
+            reading = await self.clock()
         return reading.estimate()
 
     async def participants(self) -> list[ParticipantView]:
