@@ -7,22 +7,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
 from authority_client.annex import REASONS
 from authority_client.client import AuthorityClient
-from perci_schemas.client_support import (
-    InputError,
-    OrderView,
+from perci_schemas.client_cli import (
     UsageError,
     add_watch_arguments,
     cli_main,
     common_options,
-    describe_contact,
     print_accepted,
     print_events,
     print_json,
@@ -30,6 +28,7 @@ from perci_schemas.client_support import (
     print_table,
     watch_and_print,
 )
+from perci_schemas.client_support import InputError, OrderView, describe_contact
 
 PROG = "perci-authority"
 
@@ -147,17 +146,48 @@ async def _order_from_args(client: AuthorityClient, args: argparse.Namespace) ->
     )
 
 
+class _OrderLoader(yaml.SafeLoader):
+    """YAML as JSON values: a date-time stays the text written (RFC 3339 on the wire)."""
+
+
+def _timestamp_as_text(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    return loader.construct_scalar(cast(yaml.ScalarNode, node))
+
+
+_OrderLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
+
+
 def _load_document(path: Path) -> dict[str, Any]:
     text = path.read_text(encoding="utf-8")
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if path.suffix == ".json" else yaml.load(text, _OrderLoader)
     except (ValueError, yaml.YAMLError) as exc:
         raise InputError(
             f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}"
         ) from exc
     if not isinstance(data, dict):
         raise InputError(f"{path}: an order is a mapping, not {type(data).__name__}")
+    _check_json(data, path, "")
+    message_type = data.get("message_type", "removal_order")
+    if message_type != "removal_order":
+        raise InputError(f"{path}: the file is a {message_type!r}, not a removal order")
     return data
+
+
+def _check_json(value: Any, path: Path, where: str) -> None:
+    """Refuse what JSON cannot carry (YAML sets, binary, non-text keys, NaN)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InputError(f"{path}: {where or '/'}: member name {key!r} is not text")
+            _check_json(item, path, f"{where}/{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_json(item, path, f"{where}/{index}")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"{path}: {where}: {value} is not a JSON number")
+    elif value is not None and not isinstance(value, str | int | float):
+        raise InputError(f"{path}: {where}: a {type(value).__name__} is not a JSON value")
 
 
 async def _advance_info(client: AuthorityClient, args: argparse.Namespace) -> None:

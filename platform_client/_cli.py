@@ -15,20 +15,18 @@ from datetime import datetime
 
 import structlog
 
-from perci_schemas.client_support import (
-    InputError,
-    OrderView,
+from perci_schemas.client_cli import (
     UsageError,
     add_watch_arguments,
     cli_main,
     common_options,
-    parse_time,
     print_accepted,
     print_json,
     print_record,
     print_table,
     watch_and_print,
 )
+from perci_schemas.client_support import InputError, OrderView, parse_time
 from platform_client.annexes import CLARIFICATION_REASONS, IMPOSSIBILITY_REASONS, MEASURES
 from platform_client.client import PlatformClient, VerifiedOrder
 from platform_client.daemon import run_daemon

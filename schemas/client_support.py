@@ -1,10 +1,11 @@
-"""What the two client SDKs share: credentials, broker HTTP, receipts, the feed.
+"""The broker client both SDKs share, and the entry point to their common core.
 
 ``authority_client`` and ``platform_client`` both talk to the same broker API
 (docs/API.md): bearer-token requests, RFC 9457 problems, signed documents
-answered by broker-signed receipts, and an event feed.  This module holds that
-common core once, so that neither package copies it from the other and neither
-depends on the broker (``perci_sim``).  It has no CLI dependencies.
+answered by broker-signed receipts, and an event feed.  :class:`BrokerClient`
+holds that common core once, so that neither package copies it from the other
+and neither depends on the broker (``perci_sim``).  It has no CLI dependencies;
+the helpers the two CLIs share are in :mod:`perci_schemas.client_cli`.
 
 Each SDK subclasses :class:`BrokerClient` and maps the shared error bases to
 its own exception hierarchy through :class:`ErrorTypes`::
@@ -13,41 +14,56 @@ its own exception hierarchy through :class:`ErrorTypes`::
         role = "authority"
         errors = ErrorTypes(ProblemError, ReceiptInvalid, BrokerUnavailable)
 
-Error bases (each SDK's classes inherit from these and from its own root)::
+The shared pieces live in one module per concept and are re-exported here:
 
-    ClientError
-     ├── ProblemBase            the broker answered with application/problem+json
-     ├── ReceiptInvalidBase     a receipt did not verify or does not match
-     └── BrokerUnavailableBase  the broker could not be reached
-    InputError (ValueError)     a credentials or input file is unusable
-
-The module ends with the helpers the two CLIs share (argparse, the error
-convention, ``--json``, tables); ``rich`` is imported only when rendering.
+- :mod:`perci_schemas.client_errors`: the error bases and :class:`ErrorTypes`;
+- :mod:`perci_schemas.client_views`: order, event and participant views,
+  receipts, the broker clock reading, the time format;
+- :mod:`perci_schemas.credentials`: credentials files (``$PERCI_CREDENTIALS``).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import dataclasses
 import json
 import os
 import random
-import sys
 import time
 import uuid
-from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping, Sequence
-from contextlib import aclosing
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from collections.abc import AsyncGenerator, Mapping
+from datetime import datetime
 from types import TracebackType
-from typing import Any, ClassVar, Self, TypedDict, cast
+from typing import Any, ClassVar, Self, cast
 
 import aiohttp
 
 from perci_schemas import jws
-from perci_schemas.keys import KeyPair, PublicKey, load_private, load_public
+from perci_schemas.client_errors import (
+    BrokerUnavailableBase,
+    ClientError,
+    ErrorTypes,
+    InputError,
+    ProblemBase,
+    ReceiptInvalidBase,
+    UsageError,
+)
+from perci_schemas.client_views import (
+    CLOCK_MAX_AGE,
+    Accepted,
+    BrokerClock,
+    ContactPoint,
+    EventPage,
+    EventView,
+    OrderView,
+    ParticipantView,
+    Receipt,
+    contact_email,
+    describe_contact,
+    format_time,
+    parse_time,
+)
+from perci_schemas.credentials import CREDENTIALS_ENV, Credentials, load_credentials
+from perci_schemas.keys import KeyPair, PublicKey, load_public
 
 __all__ = [
     "CREDENTIALS_ENV",
@@ -74,291 +90,6 @@ __all__ = [
     "load_credentials",
     "parse_time",
 ]
-
-#: Environment variable naming the credentials file when no path is given.
-CREDENTIALS_ENV = "PERCI_CREDENTIALS"
-
-
-# --------------------------------------------------------------------- errors
-
-
-class ClientError(Exception):
-    """Root of the errors both SDKs share; each SDK roots its own on a subclass."""
-
-
-class InputError(ValueError):
-    """A credentials or input file is missing a member or is not what it should be."""
-
-
-class ProblemBase(ClientError):
-    """The broker refused a request with an RFC 9457 problem (``code`` is stable)."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        title: str,
-        detail: str | None = None,
-        errors: Sequence[Mapping[str, Any]] = (),
-        body: Mapping[str, Any] | None = None,
-    ) -> None:
-        self.status = status
-        self.code = code
-        self.title = title
-        self.detail = detail
-        self.errors: tuple[Mapping[str, Any], ...] = tuple(errors)
-        self.body: Mapping[str, Any] = body if body is not None else {}
-        text = detail or title
-        fields = "; ".join(f"{e.get('field', '?')}: {e.get('message', '')}" for e in self.errors)
-        super().__init__(f"{text} ({code}, HTTP {status})" + (f" [{fields}]" if fields else ""))
-
-
-class ReceiptInvalidBase(ClientError):
-    """A broker receipt did not verify, or does not match the document sent."""
-
-    def __init__(self, reason: str, *, receipt: str | None = None) -> None:
-        super().__init__(f"invalid broker receipt: {reason}")
-        self.reason = reason
-        self.receipt = receipt
-
-
-class BrokerUnavailableBase(ClientError):
-    """The broker could not be reached (connection refused, timeout, gateway error)."""
-
-    def __init__(self, url: str, reason: str) -> None:
-        super().__init__(f"broker unavailable at {url}: {reason}")
-        self.url = url
-        self.reason = reason
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorTypes:
-    """The concrete exception classes an SDK raises for the shared failure kinds."""
-
-    problem: type[ProblemBase]
-    receipt_invalid: type[ReceiptInvalidBase]
-    unavailable: type[BrokerUnavailableBase]
-
-
-# ---------------------------------------------------------------------- views
-
-
-class OrderView(TypedDict):
-    """The broker's view of an order (docs/API.md "Views")."""
-
-    order_id: str
-    reference_number: str
-    authority_id: str
-    hsp_id: str
-    state: str
-    language: str
-    emergency: bool
-    flags: list[str]
-    received_at: str
-    clock_started_at: str
-    deadline_at: str | None
-    measure_at: str | None
-    suspended_reason: str | None
-    created_at: str
-    updated_at: str
-    document: str
-
-
-class EventView(TypedDict):
-    """One entry of the broker's hash-chained event log."""
-
-    seq: int
-    event_id: str
-    order_id: str | None
-    kind: str
-    actor: str
-    received_at: str
-    document: str | None
-    document_sha256: str | None
-    data: dict[str, Any]
-    prev_hash: str
-    hash: str
-
-
-class ParticipantKey(TypedDict):
-    """A key registered for a participant."""
-
-    kid: str
-    alg: str
-    jwk: dict[str, Any]
-    status: str
-    created_at: str
-    revoked_at: str | None
-
-
-#: An Art. 15(1)/12(2) contact point: free text (often an e-mail address) or
-#: a contact object ``{name?, email, telephone?}``.
-ContactPoint = str | dict[str, Any]
-
-
-class ParticipantView(TypedDict):
-    """A directory entry: an authority, an HSP or a facilitator, with its keys."""
-
-    id: str
-    role: str
-    name: str
-    member_state: str
-    legal_representative_member_state: str | None
-    languages: list[str]
-    contact_point: ContactPoint
-    webhook_url: str | None
-    keys: list[ParticipantKey]
-
-
-def contact_email(contact_point: ContactPoint | None) -> str | None:
-    """Return the e-mail address of a contact point, if it has one."""
-    if isinstance(contact_point, dict):
-        email = contact_point.get("email")
-        return email if isinstance(email, str) else None
-    return contact_point if contact_point and "@" in contact_point else None
-
-
-def describe_contact(contact_point: ContactPoint | None) -> str:
-    """Return a contact point as one line of text."""
-    if isinstance(contact_point, dict):
-        return ", ".join(str(v) for v in contact_point.values() if v)
-    return contact_point or ""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Receipt:
-    """A verified broker receipt: proof of sending and of the broker's time."""
-
-    token: str
-    kid: str
-    event_id: str
-    seq: int
-    order_id: str | None
-    message_type: str
-    message_id: str
-    sender: str
-    document_sha256: str
-    received_at: str
-    event_hash: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Accepted:
-    """The broker accepted a document about an order: the order now, and the receipt."""
-
-    order: OrderView
-    receipt: Receipt
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EventPage:
-    """One page of the poll feed (``GET /v1/events``)."""
-
-    events: list[EventView]
-    last_seq: int
-
-
-#: Wall seconds after which a clock reading is refreshed (see ``BrokerClient.broker_now``).
-CLOCK_MAX_AGE = 10.0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BrokerClock:
-    """The broker's time as read from ``GET /v1/clock`` (scaled in drills)."""
-
-    now: datetime
-    speed: float
-    observed_monotonic: float = field(default_factory=time.monotonic)
-
-    def estimate(self) -> datetime:
-        """Estimate the broker's time now from this reading and the elapsed local time."""
-        elapsed = time.monotonic() - self.observed_monotonic
-        return self.now + timedelta(seconds=elapsed * self.speed)
-
-
-def format_time(moment: datetime) -> str:
-    """Format an aware datetime as the broker does: UTC, milliseconds, ``+00:00``."""
-    if moment.tzinfo is None:
-        raise ValueError("naive datetimes are ambiguous: pass an aware datetime")
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
-
-
-def parse_time(text: str) -> datetime:
-    """Parse an RFC 3339 date-time; a missing offset is refused."""
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        raise ValueError(f"date-time {text!r} has no offset")
-    return moment
-
-
-# ---------------------------------------------------------------- credentials
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Credentials:
-    """A participant's credentials file as written by ``perci-sim init``.
-
-    ``profile`` keeps any further members (e.g. ``contact_email``) for the
-    form builders.
-    """
-
-    broker_url: str
-    participant_id: str
-    role: str
-    token: str
-    kid: str
-    key: KeyPair
-    name: str = ""
-    member_state: str = ""
-    profile: Mapping[str, Any] = field(default_factory=dict)
-
-
-_CREDENTIAL_MEMBERS = ("broker_url", "participant_id", "role", "token", "kid", "private_jwk")
-
-
-def load_credentials(path: str | os.PathLike[str] | None = None) -> Credentials:
-    """Load a credentials file from ``path``, else from ``$PERCI_CREDENTIALS``.
-
-    Raises:
-        InputError: no path is known, or the file is not a credentials file.
-        OSError: the file cannot be read.
-    """
-    if path is None:
-        path = os.environ.get(CREDENTIALS_ENV) or None
-    if path is None:
-        raise InputError(f"no credentials: pass --credentials PATH or set {CREDENTIALS_ENV}")
-    text = Path(path).read_text(encoding="utf-8")
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise InputError(f"{path}: not JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: a credentials file is a JSON object")
-    missing = [m for m in _CREDENTIAL_MEMBERS if not data.get(m)]
-    if missing:
-        raise InputError(f"{path}: missing {', '.join(missing)}")
-    try:
-        key = load_private(data["private_jwk"])
-    except (ValueError, TypeError, KeyError) as exc:
-        raise InputError(f"{path}: unusable private_jwk ({exc})") from exc
-    declared = data["private_jwk"].get("alg")
-    if declared is not None and declared != key.alg:
-        raise InputError(f"{path}: private_jwk says alg {declared!r} but is a {key.alg} key")
-    known = {*_CREDENTIAL_MEMBERS, "name", "member_state"}
-    return Credentials(
-        broker_url=str(data["broker_url"]),
-        participant_id=str(data["participant_id"]),
-        role=str(data["role"]),
-        token=str(data["token"]),
-        kid=str(data["kid"]),
-        key=key,
-        name=str(data.get("name", "")),
-        member_state=str(data.get("member_state", "")),
-        profile={k: v for k, v in data.items() if k not in known},
-    )
-
-
-# --------------------------------------------------------------------- client
 
 
 class BrokerClient:
@@ -758,168 +489,3 @@ _HANDSHAKE_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found"}
 
 def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
-
-
-# ------------------------------------------------------------------ CLI helpers
-
-
-class UsageError(Exception):
-    """A CLI was called with arguments that do not fit together (exit code 2)."""
-
-
-def common_options() -> argparse.ArgumentParser:
-    """Return a parent parser with ``--credentials``, ``--broker`` and ``--json``.
-
-    The options are accepted both before and after the subcommand.
-    """
-    parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument(
-        "--credentials",
-        metavar="PATH",
-        default=argparse.SUPPRESS,
-        help=f"credentials file written by `perci-sim init` (default: ${CREDENTIALS_ENV})",
-    )
-    parent.add_argument(
-        "--broker", metavar="URL", default=argparse.SUPPRESS, help="override broker_url"
-    )
-    parent.add_argument(
-        "--json", action="store_true", default=argparse.SUPPRESS, help="machine output"
-    )
-    return parent
-
-
-def cli_main(
-    prog: str,
-    parser: argparse.ArgumentParser,
-    argv: Sequence[str] | None,
-    command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]],
-) -> int:
-    """Parse ``argv`` and run ``command``; map errors to one stderr line and an exit code.
-
-    Exit codes: 0 ok, 1 error (broker problem, client error, file error),
-    2 usage error, 130 interrupted.
-    """
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse: usage errors (2) and --help (0)
-        return exc.code if isinstance(exc.code, int) else 2
-    for name, default in (("credentials", None), ("broker", None), ("json", False)):
-        if not hasattr(args, name):
-            setattr(args, name, default)
-    try:
-        return asyncio.run(command(args))
-    except KeyboardInterrupt:
-        return 130
-    except UsageError as exc:
-        parser.print_usage(sys.stderr)
-        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
-    except (ClientError, InputError, OSError) as exc:
-        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
-        return 1
-
-
-def print_json(data: Any) -> None:
-    """Print ``data`` (JSON values, dataclasses, datetimes) as indented JSON."""
-    print(json.dumps(data, indent=2, default=_jsonable, ensure_ascii=False))
-
-
-def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Print a table to stdout."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
-    console = Console()
-    if not console.is_terminal:  # piped: do not fold ids at an assumed 80 columns
-        console = Console(width=240)
-    console.print(table)
-
-
-def print_record(title: str, record: Mapping[str, Any]) -> None:
-    """Print one record as a two-column table of fields and values."""
-    print_table(title, ("field", "value"), [(k, _cell(v)) for k, v in record.items()])
-
-
-def print_accepted(what: str, accepted: Accepted | Receipt, *, as_json: bool) -> None:
-    """Report a document the broker accepted, with its receipt."""
-    if as_json:
-        print_json(accepted)
-        return
-    receipt = accepted.receipt if isinstance(accepted, Accepted) else accepted
-    record: dict[str, Any] = {}
-    if isinstance(accepted, Accepted):
-        record |= {"order_id": accepted.order["order_id"], "state": accepted.order["state"]}
-        record["deadline_at"] = accepted.order.get("deadline_at")
-    record |= {
-        "event": f"#{receipt.seq} {receipt.event_id}",
-        "received_at": receipt.received_at,
-        "document_sha256": receipt.document_sha256,
-        "receipt": "verified (broker key " + receipt.kid + ")",
-    }
-    print_record(f"{what} accepted", record)
-
-
-def print_events(events: Sequence[EventView], *, title: str = "events") -> None:
-    """Print events as a table."""
-    print_table(
-        title,
-        ("seq", "received_at", "kind", "order_id", "actor"),
-        [(e["seq"], e["received_at"], e["kind"], e.get("order_id"), e["actor"]) for e in events],
-    )
-
-
-async def watch_and_print(client: BrokerClient, args: argparse.Namespace) -> int:
-    """Print the live feed, one line (or JSON object) per event, until ``--count``."""
-    seen = 0
-    async with aclosing(client.watch(after=args.after)) as feed:
-        async for event in feed:
-            if args.json:
-                print(json.dumps(event, ensure_ascii=False), flush=True)
-            else:
-                print(
-                    f"{event['seq']:>6}  {event['received_at']}  {event['kind']:<30} "
-                    f"order={event.get('order_id') or '-'}  actor={event['actor']}",
-                    flush=True,
-                )
-            seen += 1
-            if args.count is not None and seen >= args.count:
-                break
-    return 0
-
-
-def add_watch_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--after`` and ``--count`` to a ``watch`` subcommand."""
-    parser.add_argument("--after", type=int, default=0, metavar="SEQ", help="resume after SEQ")
-    parser.add_argument("--count", type=_positive, metavar="N", help="stop after N events")
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, list | dict):
-        return json.dumps(value, ensure_ascii=False)
-    return "" if value is None else str(value)
-
-
-def _jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-    if isinstance(value, datetime):
-        return format_time(value)
-    if isinstance(value, Mapping):
-        return dict(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__

@@ -24,7 +24,7 @@ from authority_client import (
 )
 from authority_client._cli import main
 from perci_schemas import jws, keys, validation
-from perci_schemas.client_support import load_credentials
+from perci_schemas.credentials import load_credentials
 
 
 @pytest.fixture
@@ -260,6 +260,63 @@ class TestCli:
         assert await asyncio.to_thread(main, [*env, "issue", str(order_file)]) == 0
         assert await asyncio.to_thread(main, [*env, "list"]) == 0
         assert "BKA-YAML-1" in capsys.readouterr().out
+
+    async def test_yaml_dates_are_sent_as_written(
+        self,
+        broker: FakeBroker,
+        credentials: Path,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """Unquoted YAML date-times and dates stay text: no traceback, no reformatting."""
+        order_file = tmp_path / "order.yaml"
+        order_file.write_text(
+            "language: en\n"
+            "section_a:\n"
+            "  issuing_member_state: DE\n"
+            "  reference_number: BKA-YAML-2\n"
+            "  addressee: {hsp_id: hsp-alpha}\n"
+            "  issued_at: 2026-11-25T10:58:00+01:00\n"
+            "section_e: {date: 2026-11-25}\n"
+        )
+        code = await asyncio.to_thread(
+            main, ["--credentials", str(credentials), "issue", str(order_file)]
+        )
+        assert code == 0, capsys.readouterr().err
+        (sent,) = broker.received_documents("removal_order")
+        assert sent["section_a"]["issued_at"] == "2026-11-25T10:58:00+01:00"
+        assert sent["section_e"]["date"] == "2026-11-25"
+
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            ("message_type: feedback\nlanguage: en\n", "'feedback', not a removal order"),
+            ("language: en\nsection_b: {content: !!set {a, b}}\n", "/section_b/content: a set"),
+            ("language: en\n1: one\n", "member name 1 is not text"),
+            ("language: en\nscore: .nan\n", "/score: nan is not a JSON number"),
+        ],
+    )
+    async def test_order_file_that_is_not_an_order_is_one_line(
+        self,
+        broker: FakeBroker,
+        credentials: Path,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        text: str,
+        message: str,
+    ) -> None:
+        """Another document type or YAML that JSON cannot carry: exit 1, one line, nothing sent."""
+        order_file = tmp_path / "order.yaml"
+        order_file.write_text(text)
+        code = await asyncio.to_thread(
+            main, ["--credentials", str(credentials), "issue", str(order_file)]
+        )
+        err = capsys.readouterr().err
+        assert code == 1
+        assert err.count("\n") == 1
+        assert err.startswith(f"perci-authority: error: {order_file}: ")
+        assert message in err
+        assert broker.received_documents("removal_order") == []
 
     async def test_problem_is_one_line_and_exit_1(
         self, broker: FakeBroker, credentials: Path, capsys: pytest.CaptureFixture[str]

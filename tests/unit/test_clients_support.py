@@ -13,6 +13,8 @@ import asyncio
 import base64
 import hashlib
 import json
+import subprocess
+import sys
 import uuid
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -25,14 +27,18 @@ from aiohttp import web
 from pytest_aiohttp import AiohttpServer
 
 from authority_client import AuthorityClient, BrokerUnavailable, ProblemError
-from perci_schemas import jws, keys, validation
-from perci_schemas.client_support import (
-    InputError,
-    ProblemBase,
-    format_time,
-    load_credentials,
-    parse_time,
+from perci_schemas import (
+    client_errors,
+    client_support,
+    client_views,
+    credentials,
+    jws,
+    keys,
+    validation,
 )
+from perci_schemas.client_errors import InputError, ProblemBase
+from perci_schemas.client_views import format_time, parse_time
+from perci_schemas.credentials import load_credentials
 
 BROKER_KID = "broker#1"
 PUBLIC_PATHS = ("/v1/health", "/v1/clock", "/v1/broker/jwks")
@@ -525,6 +531,47 @@ class TestCredentials:
         fake = FakeBroker()
         with pytest.raises(InputError, match="role 'hsp'"):
             AuthorityClient.from_credentials(fake.credentials(fake.hsp, tmp_path))
+
+
+class TestModuleLayout:
+    def test_client_support_re_exports_the_shared_core(self) -> None:
+        """Every public name of ``client_support`` is the object its own module defines."""
+        homes = (client_errors, client_views, credentials)
+        for name in client_support.__all__:
+            value = getattr(client_support, name)
+            owners = [m for m in homes if name in m.__all__]
+            if name == "BrokerClient":
+                assert value.__module__ == "perci_schemas.client_support"
+            else:
+                assert len(owners) == 1, name
+                assert getattr(owners[0], name) is value, name
+
+    def test_sdks_and_cli_helpers_do_not_import_rich(self) -> None:
+        """``rich`` is imported only when a table is printed (structlog may load it itself)."""
+        code = (
+            "import sys\n"
+            "import authority_client, authority_client._cli, perci_schemas.client_cli\n"
+            "assert not [m for m in sys.modules if m.split('.')[0] == 'rich'], 'rich imported'\n"
+        )
+        subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+    def test_sdk_core_does_not_import_the_cli_helpers(self) -> None:
+        """Importing an SDK does not import ``client_cli``."""
+        code = (
+            "import sys\n"
+            "import authority_client\n"
+            "assert 'perci_schemas.client_cli' not in sys.modules\n"
+        )
+        subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+    def test_key_id_of_another_participant_is_refused(self, tmp_path: Path) -> None:
+        """A kid that is not ``<participant_id>#n`` makes the file unusable (InputError)."""
+        fake = FakeBroker()
+        path = fake.credentials(fake.authority, tmp_path)
+        data = json.loads(path.read_text())
+        path.write_text(json.dumps({**data, "kid": "fr-ocrim#1"}))
+        with pytest.raises(InputError, match="'fr-ocrim#1' does not belong to 'de-bka'"):
+            load_credentials(path)
 
 
 class TestTimesAndProblems:
