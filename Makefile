@@ -33,6 +33,9 @@ imports: $(STAMP)
 
 check: lint typecheck imports test
 
+bench-smoke: $(STAMP)
+	$(BIN)/python bench/exchange.py --orders 40 --concurrency 4 --max-seconds 60
+
 serve: $(STAMP)
 	$(BIN)/perci-sim serve
 

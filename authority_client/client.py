@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
+from authority_client._cooperation import CooperationAuthorityMethods
+from authority_client._lifecycle import LifecycleAuthorityMethods
 from authority_client.annex import build_removal_order
 from authority_client.errors import ERROR_TYPES
 from perci_schemas.client_support import (
@@ -27,7 +29,7 @@ class IssuedOrder(Accepted):
     document: dict[str, Any]
 
 
-class AuthorityClient(BrokerClient):
+class AuthorityClient(LifecycleAuthorityMethods, CooperationAuthorityMethods, BrokerClient):
     """Async client for a competent authority (Art. 12(1)(a) TCO).
 
     Every document is signed with the authority's key, and every broker

@@ -43,8 +43,10 @@ class DemoParticipant:
     alg: str = "EdDSA"
 
 
-#: Three authorities of different Member States, three HSPs established in
-#: different Member States with their Art. 15(2) languages, and a facilitator.
+#: Authorities of five Member States (three issuing, plus the host-Member-State
+#: authorities of Ireland and the Netherlands), three HSPs established in different
+#: Member States with their Art. 15(2) languages, Europol, a content provider, a
+#: court (Art. 9) and a drill facilitator.
 DEMO_PARTICIPANTS: tuple[DemoParticipant, ...] = (
     DemoParticipant(
         id="de-bka",
@@ -95,6 +97,47 @@ DEMO_PARTICIPANTS: tuple[DemoParticipant, ...] = (
         languages=("fr", "en"),
         contact_point="tco@gamma.example",
         alg="ES256",
+    ),
+    # Host-Member-State authorities of the HSPs above (Art. 4 scrutiny, Art. 5 oversight).
+    DemoParticipant(
+        id="ie-cnam",
+        role="authority",
+        name="Coimisiún na Meán",
+        member_state="IE",
+        languages=("en", "ga"),
+        contact_point="tco@cnam.example",
+    ),
+    DemoParticipant(
+        id="nl-atkm",
+        role="authority",
+        name="Autoriteit online Terroristisch en Kinderpornografisch Materiaal (ATKM)",
+        member_state="NL",
+        languages=("nl", "en"),
+        contact_point="tco@atkm.example",
+    ),
+    DemoParticipant(
+        id="europol",
+        role="europol",
+        name="Europol EU Internet Referral Unit",
+        member_state="NL",
+        languages=("en",),
+        contact_point="eu-iru@europol.example",
+    ),
+    DemoParticipant(
+        id="cp-demo",
+        role="content_provider",
+        name="A content provider (demo user)",
+        member_state="DE",
+        languages=("de", "en"),
+        contact_point="user@mail.example",
+    ),
+    DemoParticipant(
+        id="de-court",
+        role="court",
+        name="Verwaltungsgericht Wiesbaden",
+        member_state="DE",
+        languages=("de",),
+        contact_point="poststelle@vg-wiesbaden.example",
     ),
     DemoParticipant(
         id="facilitator",

@@ -19,6 +19,8 @@ from perci_schemas.client_support import (
     parse_time,
 )
 from perci_schemas.keys import PublicKey, load_public
+from platform_client._cooperation import CooperationPlatformMethods
+from platform_client._lifecycle import LifecyclePlatformMethods
 from platform_client.annexes import build_feedback, build_impossibility
 from platform_client.errors import ERROR_TYPES, OrderInvalid, ProblemError
 
@@ -67,7 +69,7 @@ class VerifiedOrder:
         return parse_time(deadline) if deadline else None
 
 
-class PlatformClient(BrokerClient):
+class PlatformClient(LifecyclePlatformMethods, CooperationPlatformMethods, BrokerClient):
     """Async client for a hosting service provider's Art. 15 contact point.
 
     Every document is signed with the HSP's key, and every broker receipt is

@@ -33,6 +33,8 @@ from perci_sim.api.keys import (
     TIMERS,
 )
 from perci_sim.api.middlewares import middlewares
+from perci_sim.api.routes_cooperation import routes as cooperation_routes
+from perci_sim.api.routes_lifecycle import routes as lifecycle_routes
 from perci_sim.api.webhooks import WebhookDispatcher
 from perci_sim.clock import Clock, ScaledClock, SystemClock
 from perci_sim.crypto.broker_key import BrokerSigner, load_or_create_broker_key
@@ -98,6 +100,8 @@ def create_app(
     app[FEED_HUB] = hub
     listener = AppListener(hub)
     app.add_routes(routes())
+    app.add_routes(lifecycle_routes())
+    app.add_routes(cooperation_routes())
     app.cleanup_ctx.extend(
         [
             _database_ctx(database),

@@ -46,7 +46,10 @@ __all__ = [
     "token_hash",
 ]
 
-ROLES = ("authority", "hsp", "facilitator")
+#: authority: Art. 12 competent authority; hsp: hosting service provider; europol: Europol
+#: (EU IRU, Art. 14); content_provider: a user whose content was removed (Art. 4(4), 10, 11);
+#: court: records Art. 9 annulments; facilitator: drills.
+ROLES = ("authority", "hsp", "europol", "content_provider", "court", "facilitator")
 _ID = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 
 

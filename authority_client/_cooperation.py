@@ -1,0 +1,11 @@
+"""Authority SDK methods for the TCO procedures of issue 3: cooperation."""
+
+from __future__ import annotations
+
+from perci_schemas.client_support import BrokerClient
+
+__all__ = ["CooperationAuthorityMethods"]
+
+
+class CooperationAuthorityMethods(BrokerClient):
+    """Mixed into the authority client; see the client's docstring."""
