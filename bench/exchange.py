@@ -2,15 +2,16 @@
 
 One run:
 
-1. initialises a fresh setup in a temporary folder (``perci_sim.bootstrap.init_home``:
-   3 authorities, 3 hosting providers) and starts ``python -m perci_sim serve`` on a
-   free 127.0.0.1 port at clock speed 1, logging JSON to ``broker.log`` in that folder;
+1. initialises a fresh setup in a temporary folder (``perci_sim.bootstrap.init_home``)
+   and starts ``python -m perci_sim serve`` on a free 127.0.0.1 port at clock speed 1,
+   logging JSON to ``broker.log`` in that folder;
 2. runs this script again as a separate client process (``--worker``) that drives the
-   broker through the real SDKs: the authorities issue signed emergency orders
-   (Art. 3(2) exception, spread over the 9 authority/HSP pairs), each HSP follows its
-   WebSocket feed (``PlatformClient.watch``), and on ``order_delivered`` reads,
-   verifies, acknowledges and answers with Annex II, at most ``--concurrency``
-   orders in flight (from the start of the POST to the accepted Annex II);
+   broker through the real SDKs: the setup's three issuing authorities send signed
+   emergency orders (Art. 3(2) exception) to its three HSPs, spread evenly over the
+   9 authority/HSP pairs; each HSP follows its WebSocket feed
+   (``PlatformClient.watch``) and on ``order_delivered`` reads, verifies,
+   acknowledges and answers with Annex II; at most ``--concurrency`` orders are in
+   flight (from the start of the POST to the accepted Annex II);
 3. reads the broker's peak RSS, stops it (SIGINT, bounded wait, kill as fallback),
    runs ``perci-sim verify-log`` on the setup.
 
@@ -48,6 +49,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+#: The issuing authorities and the hosting providers of the ``perci-sim init`` setup
+#: (its host-Member-State authorities, Europol, etc. take no part in the exchange).
 AUTHORITIES = ("de-bka", "fr-ocrim", "es-cgi")
 HSPS = ("hsp-alpha", "hsp-beta", "hsp-gamma")
 
@@ -135,6 +138,9 @@ class Exchange:
         for task in self._handlers:
             task.cancel()
         await asyncio.gather(*self._handlers, return_exceptions=True)
+        for answered in self._answered.values():  # answers nobody waited for any more
+            if answered.done() and not answered.cancelled():
+                answered.exception()
         for client in (*self.authorities.values(), *self.platforms.values()):
             await client.close()
 
@@ -228,6 +234,22 @@ class Exchange:
             say(f"  {self.result.completed} orders answered")
 
 
+async def _unless_a_feed_ends(
+    work: asyncio.Future[Any], feeds: Sequence[asyncio.Task[None]], within: float
+) -> bool:
+    """Wait for ``work`` (True when done), at most ``within`` s; raise if a feed ends.
+
+    A feed that ends (refused, broker gone) would leave every order waiting for its
+    delivery until the time limit: stop at once instead.
+    """
+    await asyncio.wait({work, *feeds}, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+    for hsp_id, feed in zip(HSPS, feeds, strict=True):
+        if feed.done():
+            error = None if feed.cancelled() else feed.exception()
+            raise RuntimeError(f"the feed of {hsp_id} ended: {error!r}")
+    return work.done()
+
+
 async def run_worker(
     home: Path, url: str, orders: int, concurrency: int, deadline: float
 ) -> WorkerResult:
@@ -235,25 +257,32 @@ async def run_worker(
     result = WorkerResult()
     exchange = Exchange(home, url, result)
     feeds = [asyncio.create_task(exchange.follow(h)) for h in HSPS]
-    tasks: list[asyncio.Task[None]] = []
+    waiting: list[asyncio.Future[Any]] = []
+    started: float | None = None
     try:
-        await exchange.warm_up()
+        warm_up = asyncio.ensure_future(exchange.warm_up())
+        waiting.append(warm_up)
+        if not await _unless_a_feed_ends(warm_up, feeds, WARM_UP_TIMEOUT_S):
+            raise TimeoutError(f"the feeds were not live within {WARM_UP_TIMEOUT_S:g} s")
+        warm_up.result()
         say(f"worker: feeds live, issuing {orders} orders, {concurrency} in flight")
         gate = asyncio.Semaphore(concurrency)
         progress = max(1, orders // 10)
         started = time.monotonic()
         tasks = [asyncio.create_task(exchange.one_order(i, gate, progress)) for i in range(orders)]
-        _, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.time()))
-        result.wall_s = time.monotonic() - started
-        if pending:
-            say(f"worker: wall-time limit reached with {len(pending)} orders not answered")
+        every = asyncio.gather(*tasks)
+        waiting += [*tasks, every]
+        if not await _unless_a_feed_ends(every, feeds, max(0.0, deadline - time.time())):
+            say("worker: wall-time limit reached")
     except Exception as exc:
         result.error(f"{type(exc).__name__}: {exc}")
         say(f"worker: {type(exc).__name__}: {exc}")
     finally:
-        for task in (*tasks, *feeds):
-            task.cancel()
-        await asyncio.gather(*tasks, *feeds, return_exceptions=True)
+        if started is not None:
+            result.wall_s = time.monotonic() - started
+        for future in (*waiting, *feeds):
+            future.cancel()
+        await asyncio.gather(*waiting, *feeds, return_exceptions=True)
         await exchange.close()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     result.cpu_s = round(usage.ru_utime + usage.ru_stime, 2)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -43,6 +44,7 @@ from rich.table import Table
 from authority_client import AuthorityClient
 from authority_client.errors import ProblemError
 from perci_sim.bootstrap import credentials_path, init_home
+from perci_sim.logging import configure_logging
 from platform_client import PlatformClient
 
 SPEED = 2400.0
@@ -251,6 +253,7 @@ def _check(outcomes: list[Outcome], url: str) -> list[str]:
 
 def main() -> int:
     """Run the demo; exit 0 when every outcome is the expected one."""
+    configure_logging("console", level=logging.WARNING)
     shutil.rmtree(HOME, ignore_errors=True)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"

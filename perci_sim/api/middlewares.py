@@ -69,6 +69,16 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         if exc.status == 413:
             return perci_error_problem(PayloadTooLarge(exc.text or "request body too large"))
         return http_error_problem(exc)
+    except ConnectionResetError:
+        # The client hung up before its request was read: nothing was accepted, so
+        # nothing to answer and not a broker failure. The status only feeds the log.
+        log.info("client_disconnected", method=request.method, path=request.path)
+        return problem_response(
+            status=400,
+            code="client_disconnected",
+            title="Client disconnected",
+            detail="the connection closed before the request was complete",
+        )
     except Exception:
         log.exception("request_failed", method=request.method, path=request.path)
         return problem_response(
