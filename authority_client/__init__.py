@@ -28,6 +28,7 @@ Example::
 
 from __future__ import annotations
 
+from authority_client._lifecycle import CourtClient
 from authority_client.annex import LEGAL_BASIS, REASONS, build_removal_order
 from authority_client.client import AuthorityClient, IssuedOrder
 from authority_client.errors import (
@@ -54,6 +55,7 @@ __all__ = [
     "AuthorityClientError",
     "BrokerClock",
     "BrokerUnavailable",
+    "CourtClient",
     "EventPage",
     "EventView",
     "IssuedOrder",

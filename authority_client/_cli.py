@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import yaml
 
+from authority_client import _cooperation_cli, _lifecycle_cli
 from authority_client.annex import REASONS
 from authority_client.client import AuthorityClient
 from perci_schemas.client_cli import (
@@ -89,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     withdraw = sub.add_parser("withdraw", parents=[common], help="withdraw an order")
     withdraw.add_argument("order_id")
     withdraw.add_argument("reason")
+    # TCO Art. 14: referrals, deconfliction holds, imminent-threat reports.
+    _cooperation_cli.add_parsers(sub, common)
+    # Issue 3: the order lifecycle (Art. 3(9), 4, 5, 6, 9, 10, 11).
+    _lifecycle_cli.add_parsers(sub, common)
     return parser
 
 
@@ -123,6 +128,10 @@ async def _run(args: argparse.Namespace) -> int:
         elif command == "withdraw":
             accepted = await c.withdraw(args.order_id, args.reason)
             print_accepted("withdrawal", accepted, as_json=args.json)
+        elif command in _cooperation_cli.COMMANDS:
+            return await _cooperation_cli.run(c, args)
+        elif command in _lifecycle_cli.COMMANDS:
+            return await _lifecycle_cli.run(c, args)
     return 0
 
 

@@ -1,7 +1,7 @@
 """``perci-sim``: run the broker and administer a setup.
 
 Subcommands: ``init DIR``, ``serve``, ``participants list|add|rotate-key|revoke-key``,
-``verify-log``.  Errors print one line on stderr and exit non-zero.
+``verify-log``, ``report``.  Errors print one line on stderr and exit non-zero.
 """
 
 from __future__ import annotations
@@ -101,6 +101,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify-log", help="check the hash chain and every signature")
     _add_home(verify)
+
+    report = sub.add_parser(
+        "report", help="TCO Art. 7, 8 and 21 transparency figures of a period, from the log"
+    )
+    _add_home(report)
+    report.add_argument(
+        "--from", dest="period_from", required=True, help="first day (YYYY-MM-DD, UTC)"
+    )
+    report.add_argument(
+        "--to",
+        dest="period_to",
+        required=True,
+        help="last day included (YYYY-MM-DD), or an exclusive ISO 8601 date-time",
+    )
+    report.add_argument("--format", choices=["json", "html", "md"], default="json")
+    report.add_argument("--out", help="file to write (default: standard output)")
     return parser
 
 
@@ -253,6 +269,28 @@ async def _cmd_verify_log(args: argparse.Namespace, console: Console) -> int:
     return 1
 
 
+async def _cmd_report(args: argparse.Namespace, console: Console) -> int:
+    from perci_sim.clock import SystemClock
+    from perci_sim.reports.load import build_report
+    from perci_sim.reports.records import Period
+    from perci_sim.reports.render import render
+
+    period = Period.parse(args.period_from, args.period_to)
+    settings = _settings(args)
+    db = await _open(settings)
+    try:
+        report = await build_report(db, period, generated_at=SystemClock().now())
+    finally:
+        await db.close()
+    text = render(report, args.format)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        console.print(f"Wrote the {args.format} report to {args.out}", highlight=False)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``perci-sim``."""
     args = build_parser().parse_args(argv)
@@ -269,6 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_cmd_participants(args, console))
         if args.command == "verify-log":
             return asyncio.run(_cmd_verify_log(args, console))
+        if args.command == "report":
+            return asyncio.run(_cmd_report(args, console))
     except (CliError, PerciError, ValueError, OSError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1

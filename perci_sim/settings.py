@@ -41,6 +41,15 @@ class Settings:
     clock_speed: float = 1.0
     #: R8: an Annex II later than this after the measure is a breach of Art. 3(6).
     undue_delay: timedelta = timedelta(hours=1)
+    #: R13, TCO Art. 4(7): the HSP reinstates "immediately" after an infringement
+    #: decision or an Art. 9 annulment; later than this is ``breach_4_7``.
+    reinstatement_due: timedelta = timedelta(hours=1)
+    #: R17, TCO Art. 3(9): the issuing authority informs the host authority of a final
+    #: order (no deadline in the Regulation; later than this is ``finality_notice_late``).
+    finality_notice_due: timedelta = timedelta(days=2)
+    #: R16, TCO Art. 11(1): when set, the HSP informs the content provider within this
+    #: time of the removal (or of the end of non-disclosure), else ``breach_11``.
+    content_provider_information_due: timedelta | None = None
     webhook_max_attempts: int = 8
     webhook_max_backoff_s: float = 60.0
     max_body_bytes: int = 256 * 1024

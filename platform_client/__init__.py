@@ -36,6 +36,7 @@ from perci_schemas.client_support import (
     ParticipantView,
     Receipt,
 )
+from platform_client._lifecycle import ContentProviderClient
 from platform_client.annexes import (
     IMPOSSIBILITY_REASONS,
     MEASURES,
@@ -65,6 +66,7 @@ __all__ = [
     "Accepted",
     "BrokerClock",
     "BrokerUnavailable",
+    "ContentProviderClient",
     "EventPage",
     "EventView",
     "ForceMajeure",

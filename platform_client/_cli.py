@@ -27,6 +27,7 @@ from perci_schemas.client_cli import (
     watch_and_print,
 )
 from perci_schemas.client_support import InputError, OrderView, parse_time
+from platform_client import _cooperation_cli, _lifecycle_cli
 from platform_client.annexes import CLARIFICATION_REASONS, IMPOSSIBILITY_REASONS, MEASURES
 from platform_client.client import PlatformClient, VerifiedOrder
 from platform_client.daemon import run_daemon
@@ -88,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--handler", required=True, metavar="MODULE:FUNCTION")
     run.add_argument("--max-orders", type=int, metavar="N", help="exit after N handled")
     run.add_argument("--poll-interval", type=float, default=5.0, metavar="SECONDS")
+    # TCO Art. 14: referral outcomes, imminent-threat reports.
+    _cooperation_cli.add_parsers(sub, common)
+    # Issue 3: the order lifecycle (Art. 3(9), 4, 5, 6, 9, 10, 11).
+    _lifecycle_cli.add_parsers(sub, common)
     return parser
 
 
@@ -122,6 +127,10 @@ async def _run(args: argparse.Namespace) -> int:
             return await watch_and_print(c, args)
         elif command == "run":
             return await _run_daemon(c, args)
+        elif command in _cooperation_cli.COMMANDS:
+            return await _cooperation_cli.run(c, args)
+        elif command in _lifecycle_cli.COMMANDS:
+            return await _lifecycle_cli.run(c, args)
     return 0
 
 

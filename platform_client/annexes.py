@@ -55,18 +55,24 @@ def build_feedback(
     today: datetime,
     addressee_file_reference: str | None = None,
     profile: Mapping[str, Any] | None = None,
+    reinstatable: bool | None = None,
 ) -> dict[str, Any]:
     """Return an Annex II form (Art. 3(6)) reporting ``measure`` taken at ``measure_at``.
 
     ``issuer`` names the issuing authority when the order's section E does not.
+    ``reinstatable`` (extension, TCO Art. 4(2), R14): the removed content of a
+    cross-border order is kept restorable while Art. 4 scrutiny is possible.
     """
     if measure not in MEASURES:
         raise ValueError(f"measure must be one of {MEASURES}, got {measure!r}")
     signatory = _signatory(hsp, profile or {})
+    section_b: dict[str, Any] = {"measure": measure, "measure_at": format_time(measure_at)}
+    if reinstatable is not None:
+        section_b["reinstatable"] = reinstatable
     return {
         "order_id": view["order_id"],
         "section_a": _section_a(view, document, issuer, hsp, addressee_file_reference),
-        "section_b": {"measure": measure, "measure_at": format_time(measure_at)},
+        "section_b": section_b,
         "section_c": {
             **signatory,
             "member_state": hsp.get("legal_representative_member_state") or hsp["member_state"],

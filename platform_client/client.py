@@ -134,11 +134,14 @@ class PlatformClient(LifecyclePlatformMethods, CooperationPlatformMethods, Broke
         *,
         order: VerifiedOrder | None = None,
         addressee_file_reference: str | None = None,
+        reinstatable: bool | None = None,
     ) -> Accepted:
         """Send Annex II (Art. 3(6)): the content was removed or disabled at ``measure_at``.
 
         ``measure_at`` defaults to the broker's time now.  Section A's
         ``order_received_at`` is the broker's ``received_at`` for the order (R9).
+        ``reinstatable=True`` says the removed content is kept restorable (TCO Art.
+        4(2), R14); a hard removal of a cross-border order is flagged ``breach_4_2_risk``.
         """
         order = order or await self.verify_order(await self.get_order(order_id))
         now = await self.broker_now()
@@ -152,6 +155,7 @@ class PlatformClient(LifecyclePlatformMethods, CooperationPlatformMethods, Broke
             today=now,
             addressee_file_reference=addressee_file_reference,
             profile=self.profile,
+            reinstatable=reinstatable,
         )
         return await self._submit_for_order(order_id, "feedback", "feedback", document)
 

@@ -100,7 +100,18 @@ class BrokerClient:
     """
 
     role: ClassVar[str] = ""
+    #: Further roles whose credentials this client accepts; collected over the class's
+    #: bases, so that each SDK mixin can add its own (e.g. Europol for TCO Art. 14).
+    extra_roles: ClassVar[tuple[str, ...]] = ()
     errors: ClassVar[ErrorTypes]
+
+    @classmethod
+    def accepted_roles(cls) -> frozenset[str]:
+        """The credential roles :meth:`from_credentials` accepts (empty: any)."""
+        if not cls.role:
+            return frozenset()
+        extra = {r for k in cls.__mro__ for r in vars(k).get("extra_roles", ())}
+        return frozenset({cls.role, *extra})
 
     def __init__(
         self,
@@ -153,10 +164,11 @@ class BrokerClient:
             OSError: the file cannot be read.
         """
         creds = load_credentials(path)
-        if cls.role and creds.role != cls.role:
+        accepted = cls.accepted_roles()
+        if accepted and creds.role not in accepted:
             raise InputError(
                 f"credentials of {creds.participant_id!r} are for role {creds.role!r}, "
-                f"not {cls.role!r}"
+                f"not {' or '.join(repr(r) for r in sorted(accepted))}"
             )
         return cls(
             broker_url or creds.broker_url,

@@ -110,6 +110,28 @@ DEMO_PARTICIPANTS: tuple[ParticipantSpec, ...] = (
         id="hsp-gamma", role="hsp", name="Gamma SAS", member_state="FR",
         languages=("fr", "en"),
     ),
+    # Host-Member-State authorities and Europol (TCO Art. 4, 14).
+    ParticipantSpec(
+        id="ie-cnam", role="authority", name="Coimisiún na Meán", member_state="IE",
+        languages=("en", "ga"),
+    ),
+    ParticipantSpec(
+        id="nl-atkm", role="authority", name="ATKM", member_state="NL",
+        languages=("nl", "en"),
+    ),
+    ParticipantSpec(
+        id="europol", role="europol", name="Europol EU IRU", member_state="NL",
+        languages=("en",),
+    ),
+    # A content provider (Art. 4(4), 10, 11) and a court (Art. 9), as `perci-sim init`.
+    ParticipantSpec(
+        id="cp-demo", role="content_provider", name="A content provider", member_state="DE",
+        languages=("de", "en"),
+    ),
+    ParticipantSpec(
+        id="de-court", role="court", name="Verwaltungsgericht Wiesbaden", member_state="DE",
+        languages=("de",),
+    ),
 )  # fmt: skip
 
 

@@ -75,10 +75,14 @@ class FeedHub:
         """Hand committed ``events`` to every subscriber allowed to see them."""
         if not self._subscriptions:
             return
-        rendered = [(ev.authority_id, ev.hsp_id, event_view(ev)) for ev in events]
+        rendered = [
+            (ev.authority_id, ev.hsp_id, ev.data.get("visible_to"), event_view(ev)) for ev in events
+        ]
         for sub in list(self._subscriptions):
-            for authority_id, hsp_id, view in rendered:
-                if not event_visible_to(sub.participant, authority_id=authority_id, hsp_id=hsp_id):
+            for authority_id, hsp_id, audience, view in rendered:
+                if not event_visible_to(
+                    sub.participant, authority_id=authority_id, hsp_id=hsp_id, audience=audience
+                ):
                     continue
                 if sub.overflowed:
                     break

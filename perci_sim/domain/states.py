@@ -41,6 +41,10 @@ class OrderState(StrEnum):
     EXECUTED = "executed"
     EXECUTED_LATE = "executed_late"
     WITHDRAWN = "withdrawn"
+    #: TCO Art. 4(6)/Art. 9: an infringement decision or a court annulment ended its effect.
+    NO_LEGAL_EFFECT = "no_legal_effect"
+    #: TCO Art. 4(7): the HSP reinstated the content after the order lost its effect.
+    REINSTATED = "reinstated"
 
 
 class Trigger(StrEnum):
@@ -55,6 +59,9 @@ class Trigger(StrEnum):
     CLARIFICATION = "clarification"
     WITHDRAWAL = "withdrawal"
     DEADLINE_MISSED = "deadline_missed"
+    INFRINGEMENT_DECISION = "infringement_decision"
+    COURT_ANNULMENT = "court_annulment"
+    REINSTATEMENT = "reinstatement"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +85,13 @@ OPEN_STATES: frozenset[OrderState] = frozenset(
 TERMINAL_STATES: frozenset[OrderState] = frozenset(S) - OPEN_STATES
 
 
+#: TCO Art. 4(6), Art. 9: what ends an order's legal effect, from any state that has one.
+_LEGAL_EFFECT_ENDS: dict[Trigger, Transition] = {
+    T.INFRINGEMENT_DECISION: Transition(S.NO_LEGAL_EFFECT, "Art. 4(6)"),
+    T.COURT_ANNULMENT: Transition(S.NO_LEGAL_EFFECT, "Art. 9"),
+}
+
+
 def _answers(*, on_time: OrderState, late: OrderState) -> dict[Trigger, Transition]:
     return {
         T.FEEDBACK_ON_TIME: Transition(on_time, "Art. 3(3), 3(6)"),
@@ -88,6 +102,7 @@ def _answers(*, on_time: OrderState, late: OrderState) -> dict[Trigger, Transiti
         # clock until the HSP receives the clarification.
         T.IMPOSSIBILITY_NEEDS_CLARIFICATION: Transition(S.CLARIFICATION_REQUESTED, "Art. 3(8)"),
         T.WITHDRAWAL: Transition(S.WITHDRAWN, "Art. 3(1)"),
+        **_LEGAL_EFFECT_ENDS,
     }
 
 
@@ -113,16 +128,23 @@ TRANSITIONS: dict[OrderState, dict[Trigger, Transition]] = {
         # Content removed while the clock was suspended: no deadline to miss.
         T.FEEDBACK_ON_TIME: Transition(S.EXECUTED, "Art. 3(6)"),
         T.WITHDRAWAL: Transition(S.WITHDRAWN, "Art. 3(1)"),
+        **_LEGAL_EFFECT_ENDS,
     },
     S.CLARIFICATION_REQUESTED: {
         # TCO Art. 3(8): fresh hour once the clarification is received.
         T.CLARIFICATION: Transition(S.DELIVERED, "Art. 3(8)", restarts_clock=True),
         T.FEEDBACK_ON_TIME: Transition(S.EXECUTED, "Art. 3(6)"),
         T.WITHDRAWAL: Transition(S.WITHDRAWN, "Art. 3(1)"),
+        **_LEGAL_EFFECT_ENDS,
     },
-    S.EXECUTED: {},
-    S.EXECUTED_LATE: {},
+    # An executed order keeps its legal effect until an Art. 4 infringement decision
+    # or an Art. 9 annulment ends it.
+    S.EXECUTED: dict(_LEGAL_EFFECT_ENDS),
+    S.EXECUTED_LATE: dict(_LEGAL_EFFECT_ENDS),
     S.WITHDRAWN: {},
+    # TCO Art. 4(7): the HSP reinstates the content "immediately".
+    S.NO_LEGAL_EFFECT: {T.REINSTATEMENT: Transition(S.REINSTATED, "Art. 4(7)")},
+    S.REINSTATED: {},
 }
 
 

@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from perci_sim.crypto.verification import VerifiedDocument, verify_document
 from perci_sim.domain.states import OrderState, Transition, Trigger, next_state
+from perci_sim.services.audience import can_see_order
 from perci_sim.services.context import BrokerContext
 from perci_sim.services.errors import Forbidden, NotFound, WrongOrder
 from perci_sim.services.unit_of_work import UnitOfWork, unit_of_work
@@ -63,9 +64,12 @@ def is_party(order: Order, participant: ParticipantInfo) -> bool:
 
 
 async def load_order(session: AsyncSession, order_id: str, participant: ParticipantInfo) -> Order:
-    """Return the order if ``participant`` is a party to it; otherwise ``not_found``."""
+    """Return the order if ``participant`` is a party to it, or a third party it was
+    shown to (services/audience.py); otherwise ``not_found``."""
     order = await session.get(Order, order_id)
-    if order is None or not is_party(order, participant):
+    if order is None or not (
+        is_party(order, participant) or await can_see_order(session, order, participant)
+    ):
         raise NotFound(f"no order {order_id!r} for {participant.id!r}")
     return order
 

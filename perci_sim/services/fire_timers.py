@@ -21,6 +21,8 @@ from perci_sim.domain.deadlines import TimerKind
 from perci_sim.domain.states import CLOCK_RUNNING, OrderState, Trigger
 from perci_sim.services.context import BrokerContext
 from perci_sim.services.documents import apply_trigger, transition_data
+from perci_sim.services.lifecycle_effects import fire_due_obligations
+from perci_sim.services.obligations import next_obligation_due
 from perci_sim.services.unit_of_work import UnitOfWork, unit_of_work
 from perci_sim.storage.db import Database
 from perci_sim.storage.log import iso_ms
@@ -32,15 +34,18 @@ log = structlog.get_logger(__name__)
 
 
 async def next_timer_due(db: Database) -> datetime | None:
-    """Return the earliest due time of an open timer, or None."""
+    """Return the earliest due time of an open timer or lifecycle obligation, or None."""
     async with db.read() as session:
-        return (
+        earliest = (
             await session.exec(
                 select(func.min(Timer.due_at)).where(
                     col(Timer.fired_at).is_(None), col(Timer.cancelled).is_(False)
                 )
             )
         ).one()
+    obligation = await next_obligation_due(db)
+    candidates = [at for at in (earliest, obligation) if at is not None]
+    return min(candidates) if candidates else None
 
 
 async def fire_due_timers(ctx: BrokerContext, *, limit: int = 100) -> int:
@@ -62,7 +67,9 @@ async def fire_due_timers(ctx: BrokerContext, *, limit: int = 100) -> int:
         for timer in due:
             if timer.id is not None and await claim_timer(uow.session, timer.id, now):
                 await _fire(uow, timer, now)
-    return len(due)
+        # Issue 3: lifecycle obligations are timer rows of the same wheel.
+        expired = await fire_due_obligations(uow, now, limit=limit)
+    return max(len(due), expired)
 
 
 async def claim_timer(session: AsyncSession, timer_id: int, now: datetime) -> bool:

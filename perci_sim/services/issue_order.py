@@ -16,6 +16,7 @@ from sqlmodel import col, func, select
 from perci_sim.crypto.verification import verify_document
 from perci_sim.domain.rules import art_3_4_gaps, check_advance_information, check_language
 from perci_sim.domain.states import OrderState
+from perci_sim.services import deconfliction
 from perci_sim.services.context import BrokerContext
 from perci_sim.services.documents import DocumentResult, require_role
 from perci_sim.services.errors import NotFound, UnknownAddressee
@@ -94,6 +95,11 @@ async def issue_order(
         )
     emergency = _section(payload, "emergency")
     is_emergency = emergency.get("is_emergency") is True
+    # R19, TCO Art. 14(1): a URL under another authority's hold refuses the order.
+    urls = deconfliction.order_urls(payload)
+    await deconfliction.refuse_if_held(
+        ctx, document=document, issuer=participant, item_kind="order", urls=urls
+    )
     async with unit_of_work(ctx) as uow:
         session = uow.session
         original = await uow.find_replay(document)
@@ -136,7 +142,11 @@ async def issue_order(
             emergency=is_emergency,
             justification=justification if isinstance(justification, str) else None,
         )
-        flags = order_flags(payload, authority=participant, hsp=hsp)
+        # R19: deconfliction with other Member States' active items; duplicate URLs.
+        checks = await deconfliction.check_new_item(
+            uow, issuer=participant, hsp_id=hsp.id, urls=urls, now=now
+        )
+        flags = order_flags(payload, authority=participant, hsp=hsp) + checks.flags
         order = Order(
             order_id=str(uuid.uuid4()),
             reference_number=str(section_a.get("reference_number")),
@@ -184,6 +194,9 @@ async def issue_order(
                 "clock_started_at": iso_ms(now),
                 "deadline_at": iso_ms(order.deadline_at) if order.deadline_at else None,
             },
+        )
+        await deconfliction.record_new_item(
+            uow, checks, item_kind="order", item_id=order.order_id, order=order
         )
     log.info("order_issued", hsp_id=hsp.id, seq=received.seq, flags=len(flags))
     return DocumentResult(receipt=received.receipt or "", order=order_view(order), replayed=False)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, false, nulls_last
 from sqlmodel import col, func, select
 
 from perci_sim.domain.states import OPEN_STATES, OrderState
-from perci_sim.services.documents import load_order
+from perci_sim.services.audience import audience_clause, in_audience, own_or_shown
+from perci_sim.services.documents import is_party, load_order
 from perci_sim.services.errors import Forbidden
 from perci_sim.services.views import event_view, order_view
 from perci_sim.storage.db import Database
@@ -16,6 +18,7 @@ from perci_sim.storage.models import Event, Order
 from perci_sim.storage.registry import ParticipantInfo
 
 __all__ = [
+    "AUTHORITY_SIDE_ROLES",
     "MAX_LIMIT",
     "event_visible_to",
     "events_after",
@@ -37,8 +40,13 @@ def _own_orders(participant: ParticipantInfo) -> ColumnElement[bool]:
     return false()
 
 
+#: Roles that see the events naming them in ``Event.authority_id``: competent authorities,
+#: and Europol for what it sends or receives under TCO Art. 14 (referrals, holds, Art. 14(5)).
+AUTHORITY_SIDE_ROLES = ("authority", "europol")
+
+
 def _own_events(participant: ParticipantInfo) -> ColumnElement[bool]:
-    if participant.role == "authority":
+    if participant.role in AUTHORITY_SIDE_ROLES:
         return col(Event.authority_id) == participant.id
     if participant.role == "hsp":
         return col(Event.hsp_id) == participant.id
@@ -46,10 +54,19 @@ def _own_events(participant: ParticipantInfo) -> ColumnElement[bool]:
 
 
 def event_visible_to(
-    participant: ParticipantInfo, *, authority_id: str | None, hsp_id: str | None
+    participant: ParticipantInfo,
+    *,
+    authority_id: str | None,
+    hsp_id: str | None,
+    audience: Sequence[str] | None = None,
 ) -> bool:
-    """True when an event with these parties is visible to ``participant`` (feed filter)."""
-    if participant.role == "authority":
+    """True when an event with these parties is visible to ``participant`` (feed filter).
+
+    ``audience`` is the event's ``data.visible_to``: third parties shown it (issue 3).
+    """
+    if in_audience(participant, audience):
+        return True
+    if participant.role in AUTHORITY_SIDE_ROLES:
         return authority_id == participant.id
     if participant.role == "hsp":
         return hsp_id == participant.id
@@ -85,12 +102,12 @@ async def order_history(
 ) -> list[dict[str, Any]]:
     """Every event of an order the participant is a party to, in log order."""
     async with db.read() as session:
-        await load_order(session, order_id, participant)
-        rows = (
-            await session.exec(
-                select(Event).where(col(Event.order_id) == order_id).order_by(col(Event.seq))
-            )
-        ).all()
+        order = await load_order(session, order_id, participant)
+        query = select(Event).where(col(Event.order_id) == order_id)
+        if not is_party(order, participant) and participant.role != "court":
+            # A third party sees the events it was shown (TCO Art. 4, 11), no more.
+            query = query.where(audience_clause(participant))
+        rows = (await session.exec(query.order_by(col(Event.seq)))).all()
     return [event_view(row) for row in rows]
 
 
@@ -120,7 +137,7 @@ async def events_after(
         rows = (
             await session.exec(
                 select(Event)
-                .where(col(Event.seq) > after, _own_events(participant))
+                .where(col(Event.seq) > after, own_or_shown(_own_events(participant), participant))
                 .order_by(col(Event.seq))
                 .limit(min(limit, MAX_LIMIT))
             )

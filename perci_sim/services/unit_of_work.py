@@ -8,7 +8,7 @@ a webhook can never announce something the log does not hold.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,9 +21,17 @@ from perci_sim.crypto.verification import VerifiedDocument
 from perci_sim.domain.deadlines import timers_for_round
 from perci_sim.services.context import BrokerContext
 from perci_sim.services.errors import DuplicateMessage
+from perci_sim.services.lifecycle_effects import after_order_event, before_order_event
 from perci_sim.services.views import receipt_payload
 from perci_sim.storage.log import append_event
-from perci_sim.storage.models import Delivery, Event, Order, Participant, Timer
+from perci_sim.storage.models import (
+    Delivery,
+    Event,
+    EventAudience,
+    Order,
+    Participant,
+    Timer,
+)
 
 __all__ = ["UnitOfWork", "unit_of_work"]
 
@@ -51,8 +59,17 @@ class UnitOfWork:
         hsp_id: str | None = None,
         data: dict[str, Any] | None = None,
         document: VerifiedDocument | None = None,
+        audience: Sequence[str] = (),
     ) -> Event:
-        """Append an event (with the broker's receipt when it records ``document``)."""
+        """Append an event (with the broker's receipt when it records ``document``).
+
+        ``audience`` names third parties who may see it too (host-Member-State
+        authority, content provider, Europol: TCO Art. 4, 11); they are recorded in
+        the hashed ``data.visible_to`` and in ``event_audience`` (services/audience.py).
+        """
+        shown = sorted({p for p in audience if p not in (authority_id, hsp_id)})
+        if shown:
+            data = {**(data or {}), "visible_to": shown}
         sign_receipt = None
         if document is not None:
             message_type, signer = document.message_type, self.ctx.signer
@@ -77,6 +94,11 @@ class UnitOfWork:
             sign_receipt=sign_receipt,
         )
         self.events.append(event)
+        for participant_id in shown:
+            assert event.seq is not None  # set by append_event
+            self.session.add(
+                EventAudience(event_seq=event.seq, participant_id=participant_id, order_id=order_id)
+            )
         if hsp_id is not None:
             await self._queue_delivery(event, hsp_id, received_at)
         return event
@@ -90,9 +112,15 @@ class UnitOfWork:
         received_at: datetime,
         data: dict[str, Any] | None = None,
         document: VerifiedDocument | None = None,
+        audience: Sequence[str] = (),
     ) -> Event:
-        """Append an event about ``order``, visible to both its parties."""
-        return await self.append(
+        """Append an event about ``order``, visible to both its parties (and ``audience``).
+
+        The order-lifecycle hook (services/lifecycle_effects.py) then runs in the same
+        transaction: e.g. the Art. 4(1) copy to the host authority with the order.
+        """
+        data = await before_order_event(self, order, kind, data, document)
+        event = await self.append(
             kind=kind,
             actor=actor,
             received_at=received_at,
@@ -101,7 +129,10 @@ class UnitOfWork:
             hsp_id=order.hsp_id,
             data=data,
             document=document,
+            audience=audience,
         )
+        await after_order_event(self, order, event, document)
+        return event
 
     async def _queue_delivery(self, event: Event, hsp_id: str, now: datetime) -> None:
         # R22: a webhook is a convenience; the order was received when it reached the

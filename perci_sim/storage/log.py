@@ -61,6 +61,31 @@ DOCUMENT_KINDS: dict[str, str] = {
     "grounds_ceased_received": "grounds_ceased",
     "clarification_received": "clarification",
     "withdrawal_received": "withdrawal",
+    # TCO Art. 14: cooperation.
+    "referral_received": "referral",
+    "referral_outcome_received": "referral_outcome",
+    "deconfliction_hold_received": "deconfliction_hold",
+    "hold_lifted_received": "hold_lifted",
+    "imminent_threat_report_received": "imminent_threat_report",
+    "imminent_threat_acknowledgement_received": "imminent_threat_acknowledgement",
+    # The order lifecycle (issue 3).
+    "scrutiny_request_received": "scrutiny_request",
+    "scrutiny_prenotice_received": "scrutiny_prenotice",
+    "scrutiny_decision_received": "scrutiny_decision",
+    "reinstatement_received": "reinstatement",
+    "appeal_notice_received": "appeal_notice",
+    "finality_notice_received": "finality_notice",
+    "preservation_extension_received": "preservation_extension",
+    "content_purged_received": "content_purged",
+    "content_provider_information_received": "content_provider_information",
+    "nondisclosure_extension_received": "nondisclosure_extension",
+    "complaint_received": "complaint",
+    "complaint_outcome_received": "complaint_outcome",
+    "court_annulment_received": "court_annulment",
+    "exposure_decision_received": "exposure_decision",
+    "exposure_report_received": "exposure_report",
+    "review_request_received": "review_request",
+    "review_decision_received": "review_decision",
 }
 
 _VERIFY_BATCH = 1000

@@ -16,11 +16,20 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "DeconflictionHold",
     "Delivery",
     "Event",
+    "EventAudience",
+    "ItemEvent",
+    "ItemUrl",
+    "Obligation",
     "Order",
+    "OrderLifecycle",
     "Participant",
     "ParticipantKey",
+    "Referral",
+    "ThreatDelivery",
+    "ThreatReport",
     "Timer",
     "UTCDateTime",
 ]
@@ -184,3 +193,179 @@ class Delivery(SQLModel, table=True):
     next_attempt_at: datetime = _utc_column(index=True)
     last_error: str | None = None
     delivered_at: datetime | None = _utc_column(nullable=True)
+
+
+# --- TCO Art. 14: cooperation (referrals, deconfliction, imminent threats) -------------------
+
+
+class Referral(SQLModel, table=True):
+    """Projection of a referral (R20): voluntary consideration, never an order or a clock."""
+
+    __tablename__ = "referral"
+
+    referral_id: str = Field(primary_key=True, max_length=36)
+    reference_number: str = Field(index=True)
+    sender_id: str = Field(foreign_key="participant.id", index=True)  # authority or Europol
+    origin: str = Field(max_length=2)  # the sender's Member State, "EU" for Europol
+    hsp_id: str = Field(foreign_key="participant.id", index=True)
+    state: str = Field(max_length=16)  # open | answered
+    urls: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    flags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    document: str
+    document_sha256: str = Field(max_length=64)
+    received_at: datetime = _utc_column()
+    outcome: str | None = Field(default=None, max_length=16)  # removed | not_removed
+    outcome_reason: str | None = None
+    outcome_at: datetime | None = _utc_column(nullable=True)
+    updated_at: datetime = _utc_column()
+
+
+class DeconflictionHold(SQLModel, table=True):
+    """A law-enforcement hold on URLs (R19): new orders and referrals are refused."""
+
+    __tablename__ = "deconfliction_hold"
+
+    hold_id: str = Field(primary_key=True, max_length=36)
+    holder_id: str = Field(foreign_key="participant.id", index=True)
+    origin: str = Field(max_length=2)
+    urls: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    #: Who others are told to contact (never the investigation's details).
+    contact_point: str
+    document: str
+    placed_at: datetime = _utc_column()
+    lifted_at: datetime | None = _utc_column(nullable=True)
+
+
+class ItemUrl(SQLModel, table=True):
+    """The URL index: one row per URL of an order, referral or hold, under its match key."""
+
+    __tablename__ = "item_url"
+    __table_args__ = (Index("ix_item_url_key_kind", "url_key", "item_kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    url_key: str = Field(max_length=8192)
+    url: str
+    item_kind: str = Field(max_length=10)  # order | referral | hold
+    item_id: str = Field(max_length=36)
+    authority_id: str = Field(max_length=63)  # issuer, sender or holder
+    origin: str = Field(max_length=2)
+    hsp_id: str | None = Field(default=None, max_length=63)
+    received_at: datetime = _utc_column()
+
+
+class ItemEvent(SQLModel, table=True):
+    """Links an event to the referral, hold or threat report whose history it belongs to."""
+
+    __tablename__ = "item_event"
+    __table_args__ = (Index("ix_item_event_item", "item_id", "event_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_kind: str = Field(max_length=10)  # referral | hold | threat
+    item_id: str = Field(max_length=36)
+    event_seq: int
+
+
+class ThreatReport(SQLModel, table=True):
+    """An HSP's Art. 14(5) imminent-threat report (R21)."""
+
+    __tablename__ = "threat_report"
+
+    report_id: str = Field(primary_key=True, max_length=36)
+    hsp_id: str = Field(foreign_key="participant.id", index=True)
+    member_states: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    #: Named Member States without a registered authority (Europol received the report).
+    unreachable: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    document: str
+    document_sha256: str = Field(max_length=64)
+    received_at: datetime = _utc_column()
+
+
+class ThreatDelivery(SQLModel, table=True):
+    """One recipient of an imminent-threat report: when it was delivered and acknowledged."""
+
+    __tablename__ = "threat_delivery"
+    __table_args__ = (UniqueConstraint("report_id", "recipient_id", name="uq_threat_recipient"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: str = Field(index=True, max_length=36)
+    recipient_id: str = Field(index=True, max_length=63)
+    member_state: str = Field(max_length=2)
+    reason: str = Field(max_length=20)  # named_member_state | host_member_state | europol
+    #: Available on the recipient's feed (the delivery event's received_at).
+    delivered_at: datetime = _utc_column()
+    delivery_seq: int
+    acknowledged_at: datetime | None = _utc_column(nullable=True)
+    acknowledgement_seq: int | None = None
+
+
+# --- issue 3: the order lifecycle (perci_sim/domain/obligations.py) ----------------------------
+
+
+class EventAudience(SQLModel, table=True):
+    """A third party that may see an event besides its authority and HSP.
+
+    TCO Art. 4(1) (host-Member-State authority), 4(6) (Europol, the requesting content
+    provider), 11 (the content provider).  The same list is in the event's hashed
+    ``data.visible_to``; this table makes it queryable for feeds and access checks.
+    """
+
+    __tablename__ = "event_audience"
+    __table_args__ = (Index("ix_event_audience_participant", "participant_id", "event_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_seq: int = Field(index=True)
+    participant_id: str = Field(max_length=63)
+    order_id: str | None = Field(default=None, index=True, max_length=36)
+
+
+class OrderLifecycle(SQLModel, table=True):
+    """Projection of an order's life beyond the one-hour path (Art. 3(9), 4, 6, 11)."""
+
+    __tablename__ = "order_lifecycle"
+
+    order_id: str = Field(primary_key=True, max_length=36)
+    issuing_member_state: str = Field(max_length=2)
+    host_member_state: str = Field(max_length=2)
+    # TCO Art. 4(1): the order's copy went to this authority of the host Member State.
+    cross_border: bool = False
+    host_authority_id: str | None = Field(default=None, max_length=63)
+    appeal_duration: str | None = None
+    appeal_starts_from: str | None = None
+    appeal_lodged: bool = False
+    final_at: datetime | None = _utc_column(nullable=True, index=True)
+    legal_effect_ended_at: datetime | None = _utc_column(nullable=True)
+    legal_effect_cause: str | None = None
+    preserve_until: datetime | None = _utc_column(nullable=True)
+    purged_at: datetime | None = _utc_column(nullable=True)
+    nondisclosure_until: datetime | None = _utc_column(nullable=True)
+    nondisclosure_extended: bool = False
+    content_provider_id: str | None = Field(default=None, max_length=63)
+    informed_at: datetime | None = _utc_column(nullable=True)
+    prenotice_at: datetime | None = _utc_column(nullable=True)
+
+
+class Obligation(SQLModel, table=True):
+    """A lifecycle deadline or window; the row is also its timer (DESIGN "Time").
+
+    Claimed on expiry with a conditional UPDATE (``status = 'open'``), in the same
+    transaction as the ``obligation_missed`` or window event it causes.
+    """
+
+    __tablename__ = "obligation"
+    __table_args__ = (Index("ix_obligation_open_due", "status", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(index=True, max_length=40)
+    article: str = Field(max_length=20)
+    order_id: str | None = Field(default=None, index=True, max_length=36)
+    hsp_id: str | None = Field(default=None, index=True, max_length=63)
+    # The participant who owes it (an authority, the HSP, the content provider).
+    owed_by: str = Field(max_length=63)
+    # What it is about beyond the order: a scrutiny request's or exposure decision's event id.
+    ref: str | None = Field(default=None, index=True, max_length=63)
+    opened_at: datetime = _utc_column()
+    due_at: datetime = _utc_column()
+    status: str = Field(default="open", max_length=10)  # open | met | missed | closed | cancelled
+    closed_at: datetime | None = _utc_column(nullable=True)
+    breach: str | None = Field(default=None, max_length=40)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -35,5 +35,5 @@ def _served(tmp_path: Path) -> set[tuple[str, str]]:
 def test_app_routes_match_api_md(tmp_path: Path) -> None:
     """No undocumented route and no documented route missing."""
     documented, served = _documented(), _served(tmp_path)
-    assert len(documented) == 20
+    assert len(documented) >= 20  # issue 2; issue 3 adds more
     assert served == documented

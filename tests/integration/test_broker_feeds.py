@@ -45,6 +45,9 @@ class TestWebSocketFeed:
             replayed = await _next_event(ws)
             assert (replayed["seq"], replayed["kind"]) == (2, "order_delivered")
             assert replayed["order_id"] == first["order_id"]
+            # Issue 3, R10: the copy to the host authority is written with the order.
+            copy = await _next_event(ws)
+            assert (copy["seq"], copy["kind"]) == (3, "host_copy_delivered")
             reply = await b.post_document(
                 f"/v1/orders/{first['order_id']}/acknowledgement",
                 party="hsp-alpha",
@@ -53,7 +56,7 @@ class TestWebSocketFeed:
             assert reply.status == 201
             live = await _next_event(ws)
             assert live["kind"] == "acknowledgement_received"
-            assert live["seq"] == 5
+            assert live["seq"] == 6
 
     async def test_feed_needs_authentication(self, broker: Any) -> None:
         """No token, no feed."""

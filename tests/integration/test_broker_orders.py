@@ -40,7 +40,8 @@ class TestHappyPath:
         assert receipt["sender"] == "de-bka"
         assert receipt["received_at"] == order["received_at"]
         history = await b.history(order["order_id"], party="hsp-alpha")
-        assert _kinds(history) == ["order_received", "order_delivered"]
+        # R10, Art. 4(1): a DE order to an IE host is copied to the host authority.
+        assert _kinds(history) == ["order_received", "order_delivered", "host_copy_delivered"]
         assert receipt["event_hash"] == history[0]["hash"]
         assert receipt["seq"] == history[0]["seq"]
 
@@ -72,6 +73,7 @@ class TestHappyPath:
         assert _kinds(history) == [
             "order_received",
             "order_delivered",
+            "host_copy_delivered",
             "acknowledgement_received",
             "feedback_received",
         ]
@@ -79,7 +81,7 @@ class TestHappyPath:
         assert history[-1]["data"]["breach_3_6"] is False
         # Nothing fires after execution: the timers were cancelled.
         await b.advance(hours=2)
-        assert len(await b.history(order["order_id"], party="de-bka")) == 4
+        assert len(await b.history(order["order_id"], party="de-bka")) == 5  # + host copy
 
 
 class TestDeadlines:

@@ -127,7 +127,7 @@ class TestSignatures:
         ]
         report = await verify_log(b.db, broker_public_keys=b.broker_keys)
         assert report.ok, report.problems
-        assert report.events == 3
+        assert report.events == 4  # with the Art. 4(1) host copy
 
 
 class TestIdempotency:

@@ -73,7 +73,8 @@ class TestWakeUp:
         b = await broker()
         order = await b.issue()
         headers = b.parties["de-bka"].headers
-        async with b.client.ws_connect("/v1/feed?after=2", headers=headers) as ws:
+        # seq 3 is the Art. 4(1) host copy (R10), written with the order.
+        async with b.client.ws_connect("/v1/feed?after=3", headers=headers) as ws:
             b.clock.advance(minutes=61)
             b.app[TIMERS].notify(None)  # the clock moved: re-arm (ManualClock says "due now")
             kinds = []

@@ -214,6 +214,7 @@ def test_emergency_order_issued_acknowledged_and_executed(setup: Setup) -> None:
     assert [e["kind"] for e in history] == [
         "order_received",
         "order_delivered",
+        "host_copy_delivered",  # R10, Art. 4(1)
         "acknowledgement_received",
         "feedback_received",
     ]

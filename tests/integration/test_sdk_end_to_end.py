@@ -110,7 +110,8 @@ async def test_advance_information_then_order_then_annex_ii(exchange: Exchange) 
         await alpha.acknowledge(order_id)
         exchange.clock.advance(minutes=20)
         await alpha.clock()
-        await alpha.send_feedback(order_id, order=verified)
+        # The content of this cross-border order is kept restorable (Art. 4(2)).
+        await alpha.send_feedback(order_id, order=verified, reinstatable=True)
 
         view = await bka.get_order(order_id)
         assert view["state"] == "executed"
@@ -119,6 +120,7 @@ async def test_advance_information_then_order_then_annex_ii(exchange: Exchange) 
         assert kinds == [
             "order_received",
             "order_delivered",
+            "host_copy_delivered",  # R10, Art. 4(1): DE order, IE host
             "acknowledgement_received",
             "feedback_received",
         ]
@@ -143,6 +145,7 @@ async def test_authority_watch_sees_the_breach(exchange: Exchange) -> None:
         assert seen == [
             "order_received",
             "order_delivered",
+            "host_copy_delivered",  # R10, Art. 4(1)
             "deadline_warning",
             "deadline_warning",
             "deadline_missed",

@@ -48,6 +48,22 @@ EXPECTED: dict[tuple[OrderState, Trigger], OrderState] = {
     (S.CLARIFICATION_REQUESTED, T.CLARIFICATION): S.DELIVERED,
     (S.CLARIFICATION_REQUESTED, T.FEEDBACK_ON_TIME): S.EXECUTED,
     (S.CLARIFICATION_REQUESTED, T.WITHDRAWAL): S.WITHDRAWN,
+    # Issue 3: Art. 4(6) infringement decisions and Art. 9 annulments end the legal
+    # effect of any order that still has one; Art. 4(7) reinstatement follows.
+    **{
+        (state, trigger): S.NO_LEGAL_EFFECT
+        for state in (
+            S.DELIVERED,
+            S.ACKNOWLEDGED,
+            S.OVERDUE,
+            S.SUSPENDED_FORCE_MAJEURE,
+            S.CLARIFICATION_REQUESTED,
+            S.EXECUTED,
+            S.EXECUTED_LATE,
+        )
+        for trigger in (T.INFRINGEMENT_DECISION, T.COURT_ANNULMENT)
+    },
+    (S.NO_LEGAL_EFFECT, T.REINSTATEMENT): S.REINSTATED,
 }
 
 ALL_PAIRS = [(s, t) for s in S for t in T]
@@ -81,14 +97,23 @@ def test_every_transition_cites_an_article() -> None:
     """Each row names the TCO article that allows it."""
     for row in TRANSITIONS.values():
         for transition in row.values():
-            assert transition.article.startswith("Art. 3(")
+            assert transition.article.startswith(("Art. 3(", "Art. 4(", "Art. 9"))
 
 
-def test_terminal_states_accept_nothing() -> None:
-    """Executed, executed late and withdrawn orders are final for this exchange."""
-    assert {S.EXECUTED, S.EXECUTED_LATE, S.WITHDRAWN} == TERMINAL_STATES
+def test_terminal_states_accept_only_the_lifecycle_triggers() -> None:
+    """Closed orders accept only what ends their legal effect (Art. 4(6), 9) or the
+    reinstatement that follows (Art. 4(7)); withdrawn and reinstated accept nothing."""
+    assert {
+        S.EXECUTED,
+        S.EXECUTED_LATE,
+        S.WITHDRAWN,
+        S.NO_LEGAL_EFFECT,
+        S.REINSTATED,
+    } == TERMINAL_STATES
+    lifecycle = {T.INFRINGEMENT_DECISION, T.COURT_ANNULMENT, T.REINSTATEMENT}
     for state in TERMINAL_STATES:
-        assert TRANSITIONS[state] == {}
+        assert set(TRANSITIONS[state]) <= lifecycle
+    assert TRANSITIONS[S.WITHDRAWN] == TRANSITIONS[S.REINSTATED] == {}
 
 
 def test_clock_runs_only_while_delivered_or_acknowledged() -> None:
@@ -99,15 +124,19 @@ def test_clock_runs_only_while_delivered_or_acknowledged() -> None:
 
 @given(st.lists(st.sampled_from(list(T)), max_size=30))
 def test_any_sequence_of_triggers_stays_in_the_table(triggers: list[Trigger]) -> None:
-    """Whatever arrives, the order only ever takes states of the table, and a
-    terminal state is never left."""
+    """Whatever arrives, the order only ever takes states of the table, a
+    terminal state is left only by the lifecycle triggers, and the one-hour path
+    never reopens once it is closed."""
+    lifecycle = {T.INFRINGEMENT_DECISION, T.COURT_ANNULMENT, T.REINSTATEMENT}
     state = S.DELIVERED
     for trigger in triggers:
         try:
             transition = next_state(state, trigger)
         except IllegalTransition:
             continue
-        assert state not in TERMINAL_STATES
+        if state in TERMINAL_STATES:
+            assert trigger in lifecycle
+            assert transition.to in TERMINAL_STATES
         state = transition.to
         assert state in TRANSITIONS
 

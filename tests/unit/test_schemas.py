@@ -45,7 +45,20 @@ EXAMPLE_SCHEMA = {
     "removal_order_incomplete": "removal_order",
     "impossibility_insufficient": "impossibility",
 }
-PARTICIPANTS = {"de-bka", "fr-ocrim", "es-cgi", "hsp-alpha", "hsp-beta", "hsp-gamma"}
+PARTICIPANTS = {
+    "de-bka",
+    "fr-ocrim",
+    "es-cgi",
+    "hsp-alpha",
+    "hsp-beta",
+    "hsp-gamma",
+    # Issue 3: host authorities, Europol, a content provider, a court (perci-sim init).
+    "ie-cnam",
+    "nl-atkm",
+    "europol",
+    "cp-demo",
+    "de-court",
+}
 
 
 def schema_of(example: str) -> str:
@@ -603,7 +616,7 @@ class TestValidateMessage:
         [
             ({"message_id": "x"}, "is required"),
             ({"message_type": "receipt"}, "must be one of"),
-            ({"message_type": "referral"}, "must be one of"),
+            ({"message_type": "takedown_notice"}, "must be one of"),
             ({"message_type": ["removal_order"]}, "must be one of"),
         ],
     )
@@ -672,7 +685,7 @@ class TestOpenAPI:
     def test_routes_match_api_md(self) -> None:
         """Every route of the API.md table is documented, and nothing else."""
         expected = api_md_routes()
-        assert len(expected) == 20
+        assert len(expected) >= 20  # issue 2; issue 3 adds more
         documented = {
             (method, path)
             for path, item in openapi()["paths"].items()
@@ -699,7 +712,7 @@ class TestOpenAPI:
         """Every POST takes {jws} and answers 201 with a receipt, 200 on replay."""
         document = openapi()
         posts = {path: item["post"] for path, item in document["paths"].items() if "post" in item}
-        assert len(posts) == 8
+        assert len(posts) >= 8
         body = resolve_pointer(document, "/components/requestBodies/SignedDocument")
         jws_schema = body["content"]["application/json"]["schema"]
         assert resolve_pointer(document, jws_schema["$ref"].lstrip("#"))["required"] == ["jws"]
@@ -715,7 +728,7 @@ class TestOpenAPI:
         """Routes under /v1/orders/{order_id} declare the path parameter and 404."""
         document = openapi()
         order_paths = [p for p in document["paths"] if "{order_id}" in p]
-        assert len(order_paths) == 8
+        assert len(order_paths) >= 8  # issue 2; issue 3 adds the lifecycle documents
         for path in order_paths:
             item = document["paths"][path]
             assert item["parameters"] == [{"$ref": "#/components/parameters/OrderId"}]
