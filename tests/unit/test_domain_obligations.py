@@ -129,7 +129,9 @@ def test_exposure_count_is_monotonic_in_final_orders(days_ago: list[int], extra:
     now = datetime(2028, 3, 1, tzinfo=UTC)
     times = [now - timedelta(days=d) for d in days_ago]
     count = final_orders_in_window(times, now)
-    assert count == sum(1 for d in days_ago if d < 365)
+    # Twelve calendar months before 2028-03-01 is 2027-03-01 (366 days: 2028 is a leap year).
+    window_start = datetime(2027, 3, 1, tzinfo=UTC)
+    assert count == sum(1 for t in times if t > window_start)
     assert final_orders_in_window([*times, now - timedelta(days=extra)], now) >= count
 
 
