@@ -1,5 +1,12 @@
 """``perci-authority``: issue and follow removal orders from the command line.
 
+The credentials' role chooses the client and the subcommands: a competent
+authority (:class:`AuthorityClient`) may run them all; a court
+(:class:`CourtClient`, Art. 9) reads the orders of its Member State and sends
+annulments, appeal notices and preservation extensions; Europol (the authority
+SDK, Art. 14) refers content, places holds and receives imminent-threat reports.
+Any other subcommand is refused before a request is made, in one line.
+
 Exit codes: 0 ok, 1 error (one line on stderr), 2 usage error, 130 interrupted.
 """
 
@@ -15,23 +22,43 @@ from typing import Any, cast
 import yaml
 
 from authority_client import _cooperation_cli, _lifecycle_cli
+from authority_client._lifecycle import CourtClient, LifecycleAuthorityMethods
 from authority_client.annex import REASONS
 from authority_client.client import AuthorityClient
 from perci_schemas.client_cli import (
+    RoleCommands,
     UsageError,
     add_watch_arguments,
     cli_main,
     common_options,
+    open_client,
     print_accepted,
     print_events,
     print_json,
     print_record,
     print_table,
+    require_command_for_role,
+    roles_epilog,
     watch_and_print,
 )
 from perci_schemas.client_support import InputError, OrderView, describe_contact
+from perci_schemas.credentials import load_credentials
 
 PROG = "perci-authority"
+
+#: Reads any participant may make about an order it may see (the broker decides which).
+_READS = frozenset({"status", "history", "lifecycle", "watch"})
+_AUTHORITY_ONLY = frozenset({"issue", "advance-info", "list", "clarify", "withdraw"})
+
+#: Which subcommands each role of credentials may run (the broker's rules, docs/API.md).
+ROLE_COMMANDS: RoleCommands = {
+    "authority": _READS | _AUTHORITY_ONLY | _cooperation_cli.COMMANDS | _lifecycle_cli.COMMANDS,
+    # TCO Art. 9 (annulment), 3(9) (appeal notice), 6(2) (preservation extension).
+    "court": _READS | {"annul", "appeal-notice", "extend-preservation"},
+    # TCO Art. 14: referrals, holds, imminent-threat reports; and the orders it is shown.
+    "europol": _READS | _cooperation_cli.COMMANDS,
+}
+_ELSEWHERE = {"hsp": "perci-platform", "content_provider": "perci-platform"}
 
 _BUILD_FLAGS = ("hsp", "url", "reason", "details", "reference", "language", "emergency")
 
@@ -47,7 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         parents=[common],
-        description="Competent-authority client for the perci-sim removal-order exchange.",
+        description="Competent-authority, court and Europol client for the perci-sim "
+        "removal-order exchange.",
+        epilog=roles_epilog(ROLE_COMMANDS),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -98,7 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    async with AuthorityClient.from_credentials(args.credentials, broker_url=args.broker) as c:
+    credentials = load_credentials(args.credentials)
+    require_command_for_role(PROG, args.command, credentials, ROLE_COMMANDS, elsewhere=_ELSEWHERE)
+    if credentials.role == "court":
+        async with open_client(CourtClient, credentials, args.broker) as court:
+            return await _run_shared(court, args)
+    async with open_client(AuthorityClient, credentials, args.broker) as c:
         command = args.command
         if command == "issue":
             order = await _order_from_args(c, args)
@@ -106,22 +141,8 @@ async def _run(args: argparse.Namespace) -> int:
             print_accepted("removal order", issued, as_json=args.json)
         elif command == "advance-info":
             await _advance_info(c, args)
-        elif command == "status":
-            view = await c.get_order(args.order_id)
-            if args.json:
-                print_json(view)
-            else:
-                print_record(f"order {view['order_id']}", _without_document(view))
         elif command == "list":
             _print_orders(await c.list_orders(args.state), as_json=args.json)
-        elif command == "history":
-            events = await c.history(args.order_id)
-            if args.json:
-                print_json(events)
-            else:
-                print_events(events, title=f"history of {args.order_id}")
-        elif command == "watch":
-            return await watch_and_print(c, args)
         elif command == "clarify":
             accepted = await c.clarify(args.order_id, args.text)
             print_accepted("clarification", accepted, as_json=args.json)
@@ -130,8 +151,32 @@ async def _run(args: argparse.Namespace) -> int:
             print_accepted("withdrawal", accepted, as_json=args.json)
         elif command in _cooperation_cli.COMMANDS:
             return await _cooperation_cli.run(c, args)
-        elif command in _lifecycle_cli.COMMANDS:
-            return await _lifecycle_cli.run(c, args)
+        else:
+            return await _run_shared(c, args)
+    return 0
+
+
+async def _run_shared(client: LifecycleAuthorityMethods, args: argparse.Namespace) -> int:
+    """The subcommands an authority and a court run alike: reads and lifecycle documents."""
+    command = args.command
+    if command == "status":
+        view = await client.get_order(args.order_id)
+        if args.json:
+            print_json(view)
+        else:
+            print_record(f"order {view['order_id']}", _without_document(view))
+    elif command == "history":
+        events = await client.history(args.order_id)
+        if args.json:
+            print_json(events)
+        else:
+            print_events(events, title=f"history of {args.order_id}")
+    elif command == "watch":
+        return await watch_and_print(client, args)
+    elif command in _lifecycle_cli.COMMANDS:
+        return await _lifecycle_cli.run(client, args)
+    else:  # pragma: no cover - every command of ROLE_COMMANDS is dispatched above
+        raise UsageError(f"{command} is not available here")
     return 0
 
 

@@ -1,7 +1,7 @@
 """``perci-sim``: run the broker and administer a setup.
 
 Subcommands: ``init DIR``, ``serve``, ``participants list|add|rotate-key|revoke-key``,
-``verify-log``, ``report``.  Errors print one line on stderr and exit non-zero.
+``verify-log``, ``report``, ``drill SCENARIO``.  Errors print one line on stderr and exit non-zero.
 """
 
 from __future__ import annotations
@@ -117,7 +117,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--format", choices=["json", "html", "md"], default="json")
     report.add_argument("--out", help="file to write (default: standard output)")
+
+    drill = sub.add_parser(
+        "drill", help="run a drill scenario against a broker and write an after-action report"
+    )
+    drill.add_argument("scenario", help="scenario file (YAML; see docs/DRILLS.md)")
+    drill.add_argument("--speed", type=float, help="clock speed (default: the scenario's)")
+    drill.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
+    drill.add_argument("--report", required=True, help="folder for report.json and report.html")
+    drill.add_argument("--broker", help="join a running broker at this URL instead of starting one")
+    drill.add_argument("--home", help="with --broker: the setup holding the parties' credentials")
     return parser
+
+
+def _cmd_drill(args: argparse.Namespace, console: Console) -> int:
+    from perci_sim.drills.runner import run_drill
+    from perci_sim.drills.scenario import ScenarioError, load_scenario
+
+    if args.speed is not None and args.speed <= 0:
+        raise CliError("--speed must be positive")
+    if args.broker and not args.home:
+        raise CliError("--broker needs --home: the setup holding the parties' credentials")
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    result = run_drill(
+        scenario,
+        report_dir=Path(args.report),
+        speed=args.speed,
+        seed=args.seed,
+        broker_url=args.broker,
+        home=Path(args.home) if args.home else None,
+    )
+    return 0 if result.ok else 1
 
 
 async def _open(settings: Settings) -> Database:
@@ -309,6 +344,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_cmd_verify_log(args, console))
         if args.command == "report":
             return asyncio.run(_cmd_report(args, console))
+        if args.command == "drill":
+            return _cmd_drill(args, console)
     except (CliError, PerciError, ValueError, OSError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1

@@ -1,5 +1,12 @@
 """``perci-platform``: receive and answer removal orders from the command line.
 
+The credentials' role chooses the client and the subcommands: a hosting service
+provider (:class:`PlatformClient`) may run them all except ``complain``; a
+content provider (:class:`ContentProviderClient`, TCO Art. 4(4), 10, 11) reads
+the orders it was informed of (``show``, ``history``, ``lifecycle``, ``watch``),
+requests scrutiny and complains.  Any other subcommand is refused before a
+request is made, in one line.
+
 Exit codes: 0 ok, 1 error (one line on stderr), 2 usage error, 130 interrupted.
 """
 
@@ -15,25 +22,55 @@ from datetime import datetime
 
 import structlog
 
+from perci_schemas import jws
 from perci_schemas.client_cli import (
+    RoleCommands,
     UsageError,
     add_watch_arguments,
     cli_main,
     common_options,
+    open_client,
     print_accepted,
+    print_events,
     print_json,
     print_record,
     print_table,
+    require_command_for_role,
+    roles_epilog,
     watch_and_print,
 )
 from perci_schemas.client_support import InputError, OrderView, parse_time
+from perci_schemas.credentials import load_credentials
+from perci_schemas.keys import load_public
 from platform_client import _cooperation_cli, _lifecycle_cli
+from platform_client._lifecycle import ContentProviderClient, LifecyclePlatformMethods
 from platform_client.annexes import CLARIFICATION_REASONS, IMPOSSIBILITY_REASONS, MEASURES
 from platform_client.client import PlatformClient, VerifiedOrder
 from platform_client.daemon import run_daemon
+from platform_client.errors import OrderInvalid
 from platform_client.handler import load_handler
 
 PROG = "perci-platform"
+
+#: What a content provider may run about the orders it was informed of (Art. 4(4), 10, 11).
+_CONTENT_PROVIDER = frozenset(
+    {"show", "history", "lifecycle", "watch", "request-scrutiny", "complain"}
+)
+_HSP = frozenset(
+    {"inbox", "show", "history", "ack", "feedback", "impossibility", "grounds-ceased"}
+    | {"webhook", "watch", "run"}
+)
+
+#: Which subcommands each role of credentials may run (the broker's rules, docs/API.md).
+ROLE_COMMANDS: RoleCommands = {
+    "hsp": _HSP | _cooperation_cli.COMMANDS | (_lifecycle_cli.COMMANDS - {"complain"}),
+    "content_provider": _CONTENT_PROVIDER,
+}
+_ELSEWHERE = {
+    "authority": "perci-authority",
+    "court": "perci-authority",
+    "europol": "perci-authority",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -47,11 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         parents=[common],
-        description="Hosting-provider client for the perci-sim removal-order exchange.",
+        description="Hosting-provider and content-provider client for the perci-sim "
+        "removal-order exchange.",
+        epilog=roles_epilog(ROLE_COMMANDS),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("inbox", parents=[common], help="list open orders addressed to us")
-    for name, text in (("show", "verify and show one order"), ("ack", "acknowledge an order")):
+    for name, text in (
+        ("show", "verify and show one order"),
+        ("history", "show an order's events (a content provider: those it was shown)"),
+        ("ack", "acknowledge an order"),
+    ):
         sub.add_parser(name, parents=[common], help=text).add_argument("order_id")
 
     feedback = sub.add_parser("feedback", parents=[common], help="send Annex II (Art. 3(6))")
@@ -59,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     feedback.add_argument("--measure", choices=MEASURES, default="removed")
     feedback.add_argument(
         "--measure-at", type=_aware_time, metavar="ISO", help="default: broker time now"
+    )
+    feedback.add_argument(
+        "--reinstatable",
+        action="store_true",
+        help="the content is kept restorable (Art. 4(2); cross-border orders)",
     )
 
     impossible = sub.add_parser(
@@ -97,8 +146,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    credentials = load_credentials(args.credentials)
+    require_command_for_role(PROG, args.command, credentials, ROLE_COMMANDS, elsewhere=_ELSEWHERE)
     _check(args)
-    async with PlatformClient.from_credentials(args.credentials, broker_url=args.broker) as c:
+    if credentials.role == "content_provider":
+        async with open_client(ContentProviderClient, credentials, args.broker) as provider:
+            if args.command == "show":
+                view = await provider.get_order(args.order_id)
+                if view.get("document") is None:
+                    # TCO Art. 11(2): the copy of the order comes from the HSP, on request.
+                    raise InputError(
+                        f"{view['hsp_id']} has not given you a copy of order {args.order_id} "
+                        "(Art. 11(2)); ask it for one"
+                    )
+                _print_order(await _verify_as_third_party(provider, view), args.json)
+                return 0
+            return await _run_shared(provider, args)
+    async with open_client(PlatformClient, credentials, args.broker) as c:
         command = args.command
         if command == "inbox":
             _print_orders(await c.inbox(), as_json=args.json)
@@ -107,7 +171,12 @@ async def _run(args: argparse.Namespace) -> int:
         elif command == "ack":
             print_accepted("acknowledgement", await c.acknowledge(args.order_id), as_json=args.json)
         elif command == "feedback":
-            accepted = await c.send_feedback(args.order_id, args.measure, args.measure_at)
+            accepted = await c.send_feedback(
+                args.order_id,
+                args.measure,
+                args.measure_at,
+                reinstatable=True if args.reinstatable else None,
+            )
             print_accepted("feedback (Annex II)", accepted, as_json=args.json)
         elif command == "impossibility":
             accepted = await c.send_impossibility(
@@ -123,15 +192,69 @@ async def _run(args: argparse.Namespace) -> int:
                 print_json(me)
             else:
                 print(f"webhook: {me.get('webhook_url') or '(none)'}")
-        elif command == "watch":
-            return await watch_and_print(c, args)
         elif command == "run":
             return await _run_daemon(c, args)
         elif command in _cooperation_cli.COMMANDS:
             return await _cooperation_cli.run(c, args)
-        elif command in _lifecycle_cli.COMMANDS:
-            return await _lifecycle_cli.run(c, args)
+        else:
+            return await _run_shared(c, args)
     return 0
+
+
+async def _run_shared(client: LifecyclePlatformMethods, args: argparse.Namespace) -> int:
+    """The subcommands an HSP and a content provider run alike: reads and lifecycle."""
+    command = args.command
+    if command == "history":
+        events = await client.history(args.order_id)
+        if args.json:
+            print_json(events)
+        else:
+            print_events(events, title=f"history of {args.order_id}")
+    elif command == "watch":
+        return await watch_and_print(client, args)
+    elif command in _lifecycle_cli.COMMANDS:
+        return await _lifecycle_cli.run(client, args)
+    else:  # pragma: no cover - every command of ROLE_COMMANDS is dispatched above
+        raise UsageError(f"{command} is not available here")
+    return 0
+
+
+async def _verify_as_third_party(client: ContentProviderClient, view: OrderView) -> VerifiedOrder:
+    """Verify an order's JWS with its issuer's registered key, as a third party would.
+
+    Unlike :meth:`PlatformClient.verify_order` the addressee is not checked: a
+    content provider reads an order addressed to its HSP (TCO Art. 11).
+    """
+    order_id, issuer, token = view["order_id"], view["authority_id"], view["document"]
+    try:
+        kid = str(jws.peek_header(token).get("kid"))
+        if kid.split("#", 1)[0] != issuer:
+            raise OrderInvalid(order_id, f"signed by {kid!r}, not by {issuer!r}")
+        authority = await client.participant(issuer)
+        entry = next((k for k in authority.get("keys", []) if k.get("kid") == kid), None)
+        if entry is None:
+            raise OrderInvalid(order_id, f"{kid!r} is not a registered key of {issuer!r}")
+        revoked_at = entry.get("revoked_at")
+        if entry.get("status") == "revoked" and (
+            not revoked_at or parse_time(revoked_at) <= parse_time(view["received_at"])
+        ):
+            raise OrderInvalid(order_id, f"{kid!r} was revoked before the order was received")
+        public = load_public(entry["jwk"])
+        signed = jws.verify(token, expected_type="removal_order", resolve_key=lambda _: public)
+    except jws.JWSError as exc:
+        raise OrderInvalid(order_id, f"removal_order: {exc.message}") from exc
+    except (KeyError, TypeError, ValueError) as exc:
+        raise OrderInvalid(order_id, f"the issuer's key is unusable ({exc})") from exc
+    if signed.payload.get("sender") != issuer:
+        raise OrderInvalid(order_id, f"document sender is {signed.payload.get('sender')!r}")
+    return VerifiedOrder(
+        order_id=order_id,
+        view=view,
+        document=signed.payload,
+        kid=signed.kid,
+        sha256=signed.sha256,
+        authority=authority,
+    )
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -141,6 +264,8 @@ def _check(args: argparse.Namespace) -> None:
             raise UsageError(f"--reason {needs[0]} needs --clarification-required TEXT")
     if args.command == "run" and args.max_orders is not None and args.max_orders < 1:
         raise UsageError("--max-orders must be at least 1")
+    if args.command == "request-scrutiny":
+        _lifecycle_cli.scrutiny_reasons(args)
 
 
 async def _run_daemon(client: PlatformClient, args: argparse.Namespace) -> int:

@@ -1,9 +1,12 @@
 """The command-line helpers ``perci-authority`` and ``perci-platform`` share.
 
 Common options (``--credentials``, ``--broker``, ``--json``), the error
-convention (one line on stderr and an exit code), JSON and table output, and
-the ``watch`` subcommand.  ``rich`` is imported only when a table is printed,
-so that importing the SDKs never imports it.
+convention (one line on stderr and an exit code), JSON and table output, the
+``watch`` subcommand, and the role check: each CLI serves several credential
+roles (``perci-authority``: authority, court, Europol; ``perci-platform``: HSP,
+content provider) and lets each run only the subcommands its role may use.
+``rich`` is imported only when a table is printed, so that importing the SDKs
+never imports it.
 """
 
 from __future__ import annotations
@@ -16,23 +19,32 @@ import sys
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from contextlib import aclosing
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from perci_schemas.client_errors import ClientError, InputError, UsageError
 from perci_schemas.client_support import BrokerClient
 from perci_schemas.client_views import Accepted, EventView, Receipt, format_time
-from perci_schemas.credentials import CREDENTIALS_ENV
+from perci_schemas.credentials import CREDENTIALS_ENV, Credentials
+
+ClientT = TypeVar("ClientT", bound=BrokerClient)
+
+#: A CLI's role table: credential role -> the subcommands that role may run.
+RoleCommands = Mapping[str, frozenset[str]]
 
 __all__ = [
+    "RoleCommands",
     "UsageError",
     "add_watch_arguments",
     "cli_main",
     "common_options",
+    "open_client",
     "print_accepted",
     "print_events",
     "print_json",
     "print_record",
     "print_table",
+    "require_command_for_role",
+    "roles_epilog",
     "watch_and_print",
 ]
 
@@ -87,6 +99,69 @@ def cli_main(
     except (ClientError, InputError, OSError) as exc:
         print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+
+
+def require_command_for_role(
+    prog: str,
+    command: str,
+    credentials: Credentials,
+    table: RoleCommands,
+    *,
+    elsewhere: Mapping[str, str] | None = None,
+) -> None:
+    """Refuse ``command`` unless the credentials' role may run it (before any request).
+
+    ``elsewhere`` maps roles this CLI does not serve to the CLI that does.
+
+    Raises:
+        InputError: one line naming the role(s) that may run ``command`` (exit 1).
+    """
+    role, who = credentials.role, credentials.participant_id
+    allowed = table.get(role)
+    if allowed is None:
+        served = " or ".join(table)
+        hint = f"; use {elsewhere[role]}" if elsewhere and role in elsewhere else ""
+        raise InputError(
+            f"credentials of {who!r} are for role {role!r}; {prog} takes credentials of "
+            f"role {served}{hint}"
+        )
+    if command not in allowed:
+        roles = [r for r, commands in table.items() if command in commands]
+        raise InputError(
+            f"{command} is for role {' or '.join(roles) or '(none)'}; {who!r} is a {role} "
+            f"(its commands: {', '.join(sorted(allowed))})"
+        )
+
+
+def roles_epilog(table: RoleCommands) -> str:
+    """The ``--help`` epilog listing each role's subcommands."""
+    lines = ["commands by the role of the credentials:"]
+    lines += [f"  {role}: {', '.join(sorted(commands))}" for role, commands in table.items()]
+    return "\n".join(lines)
+
+
+def open_client(
+    cls: type[ClientT], credentials: Credentials, broker_url: str | None = None
+) -> ClientT:
+    """A client of class ``cls`` for already loaded credentials (``broker_url`` overrides).
+
+    Raises:
+        InputError: ``cls`` does not accept credentials of this role.
+    """
+    accepted = cls.accepted_roles()
+    if accepted and credentials.role not in accepted:
+        raise InputError(
+            f"credentials of {credentials.participant_id!r} are for role {credentials.role!r}, "
+            f"not {' or '.join(repr(r) for r in sorted(accepted))}"
+        )
+    return cls(
+        broker_url or credentials.broker_url,
+        credentials.participant_id,
+        credentials.token,
+        credentials.kid,
+        credentials.key,
+        profile=credentials.profile,
+    )
 
 
 def print_json(data: Any) -> None:

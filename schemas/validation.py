@@ -57,7 +57,8 @@ __all__ = [
 _PACKAGE: Final = "perci_schemas"
 
 #: The schemas a document can be validated against: one per party message
-#: type, the two broker-signed payloads, the views and the problem body.
+#: type, the two broker-signed payloads, the views, the problem body and the drill
+#: scenario (issue 4; YAML, not a party message).
 SCHEMA_NAMES: tuple[str, ...] = (
     *PARTY_MESSAGE_TYPES,
     "receipt",
@@ -65,6 +66,7 @@ SCHEMA_NAMES: tuple[str, ...] = (
     "order_view",
     "participant_view",
     "problem",
+    "scenario",
 )
 
 #: Definitions shared by the schemas above; loadable, not a document type.

@@ -92,9 +92,29 @@ async def list_orders(
 
 
 async def get_order(db: Database, participant: ParticipantInfo, order_id: str) -> dict[str, Any]:
-    """One order the participant is a party to (``not_found`` otherwise)."""
+    """One order the participant is a party to (``not_found`` otherwise).
+
+    A content provider gets the order document itself only once the HSP gave it a
+    copy (TCO Art. 11(2): "on request, ... a copy of the order"); before that the
+    view carries ``document: null``.
+    """
     async with db.read() as session:
-        return order_view(await load_order(session, order_id, participant))
+        view = order_view(await load_order(session, order_id, participant))
+        if participant.role == "content_provider":
+            informed = (
+                await session.exec(
+                    select(Event.data).where(
+                        col(Event.order_id) == order_id,
+                        col(Event.kind) == "content_provider_information_received",
+                    )
+                )
+            ).all()
+            if not any(
+                data.get("content_provider_id") == participant.id and data.get("copy_of_order")
+                for data in informed
+            ):
+                view["document"] = None
+        return view
 
 
 async def order_history(

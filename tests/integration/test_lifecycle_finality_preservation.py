@@ -283,6 +283,10 @@ class TestContentProvider:
         assert kinds(await b.history(order["order_id"], party="cp-demo")) == [
             "content_provider_information_received"
         ]
+        # Art. 11(2): informed without a copy of the order: the view withholds the document.
+        seen = await b.get(f"/v1/orders/{order['order_id']}", party="cp-demo")
+        assert (seen.status, seen.body["document"]) == (200, None)
+        assert (await b.order(order["order_id"], party="de-bka"))["document"]
         complaint = lifecycle_doc(b, "cp-demo", "complaint", order, grounds="Satire.")
         assert (await post(b, order, "complaint", "cp-demo", complaint)).status == 201
         await b.advance(hours=15 * DAY)
