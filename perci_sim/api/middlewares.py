@@ -18,7 +18,7 @@ from perci_sim.api.problems import (
     problem_response,
 )
 from perci_sim.domain.errors import PerciError
-from perci_sim.storage.registry import participant_by_token
+from perci_sim.storage.registry import participant_by_token, registry_scope
 
 __all__ = ["PUBLIC_PATHS", "middlewares"]
 
@@ -106,12 +106,16 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("send 'Authorization: Bearer <token>'")
-    participant = await participant_by_token(request.app[DATABASE], token.strip())
-    if participant is None:
-        raise Unauthenticated("the bearer token is not valid")
-    request[PARTICIPANT] = participant
-    structlog.contextvars.bind_contextvars(participant=participant.id)
-    return await handler(request)
+    db = request.app[DATABASE]
+    # The registry cache is validated once here (one single-row read of
+    # registry_version) and serves every participant and key lookup of this request.
+    async with registry_scope(db):
+        participant = await participant_by_token(db, token.strip())
+        if participant is None:
+            raise Unauthenticated("the bearer token is not valid")
+        request[PARTICIPANT] = participant
+        structlog.contextvars.bind_contextvars(participant=participant.id)
+        return await handler(request)
 
 
 def middlewares() -> list[Middleware]:

@@ -73,6 +73,7 @@ class APSchedulerTimers:
         self._fire_lock = asyncio.Lock()
         self._arm_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._waking: set[asyncio.Task[object]] = set()
 
     async def start(self) -> None:
         """Start APScheduler, fire what is already overdue (restart sweep), arm the wake-up."""
@@ -86,14 +87,21 @@ class APSchedulerTimers:
         await self._rearm()
 
     async def stop(self) -> None:
-        """Shut APScheduler down and wait for pending re-arm tasks."""
+        """Shut APScheduler down; let a running wake-up finish, cancel re-arms.
+
+        A wake-up already running is awaited, not cancelled: it is in the
+        middle of a transaction, and the application closes the database right
+        after this returns.  Re-arm tasks only read, so they are cancelled.
+        """
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        self._scheduler = None
+        if self._waking:
+            await asyncio.gather(*self._waking, return_exceptions=True)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._scheduler is not None and self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
-        self._scheduler = None
 
     def notify(self, earliest: datetime | None = None) -> None:
         """Re-arm when ``earliest`` is before the armed wake-up (or unknown)."""
@@ -116,13 +124,22 @@ class APSchedulerTimers:
                     return total
 
     async def _wake(self) -> None:
+        if self._scheduler is None:  # stopped while this job was being submitted
+            return
+        task = asyncio.current_task()
+        if task is not None:
+            self._waking.add(task)
         try:
             await self.run_due()
         except Exception:
             log.exception("deadline_firing_failed")
         finally:
             self._armed_for = None
-            await self._rearm()
+            try:
+                await self._rearm()
+            finally:
+                if task is not None:
+                    self._waking.discard(task)
 
     async def _rearm(self) -> None:
         scheduler = self._scheduler

@@ -64,6 +64,7 @@ __all__ = [
     "ISSUER_ROLES",
     "HoldResult",
     "ItemChecks",
+    "check_holds_in_transaction",
     "check_new_item",
     "hold_view",
     "lift_hold",
@@ -145,6 +146,8 @@ async def _held(
             .order_by(col(ItemUrl.id))
         )
     ).all()
+    if not rows:
+        return []
     by_key: dict[str, list[DeconflictionHold]] = {}
     for item, hold in rows:
         by_key.setdefault(item.url_key, []).append(hold)
@@ -176,6 +179,26 @@ async def _held(
     return held
 
 
+async def _any_held(ctx: BrokerContext, issuer_id: str, urls: Sequence[tuple[str, str]]) -> bool:
+    """True when a URL may be under another issuer's active hold (a read, no write lock)."""
+    keys = {url_key(url) for _, url in urls}
+    if not keys:
+        return False
+    query = (
+        select(ItemUrl.id)
+        .join(DeconflictionHold, col(DeconflictionHold.hold_id) == col(ItemUrl.item_id))
+        .where(
+            col(ItemUrl.item_kind) == "hold",
+            col(ItemUrl.url_key).in_(keys),
+            col(DeconflictionHold.lifted_at).is_(None),
+            col(DeconflictionHold.holder_id) != issuer_id,
+        )
+        .limit(1)
+    )
+    async with ctx.db.connect() as conn:
+        return (await conn.execute(query)).first() is not None
+
+
 async def refuse_if_held(
     ctx: BrokerContext,
     *,
@@ -194,6 +217,10 @@ async def refuse_if_held(
     Raises:
         DeconflictionHoldActive: naming, per URL, whom to contact.
     """
+    if not await _any_held(ctx, issuer.id, urls):
+        # The common case, read without the write lock.  A hold committed after this
+        # read is still enforced: check_new_item repeats the check in the transaction.
+        return
     refusal: DeconflictionHoldActive | None = None
     async with unit_of_work(ctx) as uow:
         if await uow.find_replay(document) is not None:
@@ -230,9 +257,14 @@ async def refuse_if_held(
     raise refusal
 
 
-async def _check_hold_in_transaction(
+async def check_holds_in_transaction(
     uow: UnitOfWork, issuer_id: str, urls: Sequence[tuple[str, str]]
 ) -> None:
+    """Refuse (``DeconflictionHoldActive``) a URL under another issuer's hold, in ``uow``.
+
+    ``issue_order`` calls it first in its transaction and, when it raises, calls
+    :func:`refuse_if_held` to tell the holder: the common case costs one query.
+    """
     # A hold committed between refuse_if_held and this transaction still wins.
     held = await _held(uow, issuer_id, urls)
     if held:
@@ -280,13 +312,17 @@ async def check_new_item(
     hsp_id: str,
     urls: Sequence[tuple[str, str]],
     now: datetime,
+    holds_checked: bool = False,
 ) -> ItemChecks:
     """Inside the new item's transaction: refuse held URLs, find what to flag (R19).
+
+    ``holds_checked``: :func:`check_holds_in_transaction` already ran in ``uow``.
 
     Raises:
         DeconflictionHoldActive: a URL is under another issuer's hold.
     """
-    await _check_hold_in_transaction(uow, issuer.id, urls)
+    if not holds_checked:
+        await check_holds_in_transaction(uow, issuer.id, urls)
     origin = origin_of(issuer.role, issuer.member_state)
     checks = ItemChecks(
         issuer_id=issuer.id,

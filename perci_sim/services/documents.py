@@ -120,9 +120,16 @@ async def accept_order_document(
         # R1: the broker's own time, taken under the write lock so the log's
         # received_at never goes backwards along the chain.
         now = ctx.clock.now()
-        event = await handle(uow, order, document, now)
+        # A deadline already due fires first, even if its wake-up is late (R8).
+        # Imported here: fire_timers builds on this module (a cycle at import time).
+        from perci_sim.services.fire_timers import catch_up_order
+
+        await catch_up_order(uow, order_id, now)
+        # Set before the handler so the row is updated once, with its transition, when
+        # the document's event is appended (flushed) rather than again at commit.
         order.updated_at = now
         order.version += 1
+        event = await handle(uow, order, document, now)
         uow.session.add(order)
     log.info(
         "document_accepted",

@@ -28,7 +28,7 @@ from perci_sim.storage.db import Database
 from perci_sim.storage.log import iso_ms
 from perci_sim.storage.models import Order, Timer
 
-__all__ = ["claim_timer", "fire_due_timers", "next_timer_due"]
+__all__ = ["catch_up_order", "claim_timer", "fire_due_timers", "next_timer_due"]
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +70,32 @@ async def fire_due_timers(ctx: BrokerContext, *, limit: int = 100) -> int:
         # Issue 3: lifecycle obligations are timer rows of the same wheel.
         expired = await fire_due_obligations(uow, now, limit=limit)
     return max(len(due), expired)
+
+
+async def catch_up_order(uow: UnitOfWork, order_id: str, now: datetime) -> None:
+    """Fire the order's timers that are already due, before a document about it applies.
+
+    DESIGN "Lessons": one state machine decides every race between a receipt and a
+    deadline. The wake-up may run late (a busy broker, a fast drill clock, a
+    restart); a document received after the deadline must still meet an order
+    that missed it (R8, TCO Art. 3(3)). The claim is the same conditional update,
+    so the wake-up, when it comes, fires nothing twice.
+    """
+    due = (
+        await uow.session.exec(
+            select(Timer)
+            .where(
+                col(Timer.order_id) == order_id,
+                col(Timer.fired_at).is_(None),
+                col(Timer.cancelled).is_(False),
+                col(Timer.due_at) <= now,
+            )
+            .order_by(col(Timer.due_at), col(Timer.id))
+        )
+    ).all()
+    for timer in due:
+        if timer.id is not None and await claim_timer(uow.session, timer.id, now):
+            await _fire(uow, timer, now)
 
 
 async def claim_timer(session: AsyncSession, timer_id: int, now: datetime) -> bool:

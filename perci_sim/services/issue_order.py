@@ -11,9 +11,10 @@ import uuid
 from typing import Any
 
 import structlog
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 
-from perci_sim.crypto.verification import verify_document
+from perci_sim.crypto.verification import VerifiedDocument, verify_document
+from perci_sim.domain.deconfliction import DeconflictionHoldActive
 from perci_sim.domain.rules import art_3_4_gaps, check_advance_information, check_language
 from perci_sim.domain.states import OrderState
 from perci_sim.services import deconfliction
@@ -93,13 +94,30 @@ async def issue_order(
             f"{hsp_id!r} is not a registered hosting service provider",
             errors=[{"field": "/section_a/addressee/hsp_id", "message": "is not a registered HSP"}],
         )
-    emergency = _section(payload, "emergency")
-    is_emergency = emergency.get("is_emergency") is True
     # R19, TCO Art. 14(1): a URL under another authority's hold refuses the order.
     urls = deconfliction.order_urls(payload)
-    await deconfliction.refuse_if_held(
-        ctx, document=document, issuer=participant, item_kind="order", urls=urls
-    )
+    try:
+        return await _accept(ctx, participant, document, hsp, urls)
+    except DeconflictionHoldActive:
+        # Rare: record the refusal for the holder (its own transaction), then refuse.
+        await deconfliction.refuse_if_held(
+            ctx, document=document, issuer=participant, item_kind="order", urls=urls
+        )
+        raise
+
+
+async def _accept(
+    ctx: BrokerContext,
+    participant: ParticipantInfo,
+    document: VerifiedDocument,
+    hsp: ParticipantInfo,
+    urls: list[tuple[str, str]],
+) -> DocumentResult:
+    payload = document.payload
+    token = document.token
+    section_a = _section(payload, "section_a")
+    emergency = _section(payload, "emergency")
+    is_emergency = emergency.get("is_emergency") is True
     async with unit_of_work(ctx) as uow:
         session = uow.session
         original = await uow.find_replay(document)
@@ -110,18 +128,22 @@ async def issue_order(
             return DocumentResult(
                 receipt=original.receipt or "", order=order_view(order), replayed=True
             )
+        # R19, TCO Art. 14(1): a URL under another authority's hold refuses the order
+        # (first, as before any other rule of the order).
+        await deconfliction.check_holds_in_transaction(uow, participant.id, urls)
         # R5, TCO Art. 15(2) and Annex I: a language the HSP designated.
         check_language(str(payload.get("language")), hsp.languages)
         now = ctx.clock.now()
         # R4, TCO Art. 3(2): the first order of this authority to this HSP needs
         # advance information 12 hours earlier, unless it is a justified emergency.
-        earlier_orders = (
+        # Existence is enough: one index probe, not a count of the pair's orders.
+        earlier_order = (
             await session.exec(
-                select(func.count())
-                .select_from(Order)
+                select(Order.order_id)
                 .where(col(Order.authority_id) == participant.id, col(Order.hsp_id) == hsp.id)
+                .limit(1)
             )
-        ).one()
+        ).first()
         advance = (
             await session.exec(
                 select(Event.received_at)
@@ -136,7 +158,7 @@ async def issue_order(
         ).first()
         justification = emergency.get("justification")
         check_advance_information(
-            is_first_order=earlier_orders == 0,
+            is_first_order=earlier_order is None,
             advance_received_at=advance,
             now=now,
             emergency=is_emergency,
@@ -144,7 +166,7 @@ async def issue_order(
         )
         # R19: deconfliction with other Member States' active items; duplicate URLs.
         checks = await deconfliction.check_new_item(
-            uow, issuer=participant, hsp_id=hsp.id, urls=urls, now=now
+            uow, issuer=participant, hsp_id=hsp.id, urls=urls, now=now, holds_checked=True
         )
         flags = order_flags(payload, authority=participant, hsp=hsp) + checks.flags
         order = Order(

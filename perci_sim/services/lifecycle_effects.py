@@ -52,6 +52,7 @@ from perci_sim.services.obligations import (
 )
 from perci_sim.storage.log import iso_ms
 from perci_sim.storage.models import Event, Obligation, Order, OrderLifecycle, Participant
+from perci_sim.storage.registry import registry_snapshot
 
 if TYPE_CHECKING:
     from perci_sim.services.unit_of_work import UnitOfWork
@@ -126,19 +127,29 @@ async def _order_received(uow: UnitOfWork, order: Order, document: VerifiedDocum
     """Annex I: the lifecycle row, and the R10/R16 flags, before the order is sealed."""
     session = uow.session
     payload = document.payload if document is not None else {}
-    authority = await session.get(Participant, order.authority_id)
-    hsp = await session.get(Participant, order.hsp_id)
+    # The cached registry (storage/registry.py), validated for this request or now.
+    registry = await registry_snapshot(uow.ctx.db, session)
+    authority = registry.participants.get(order.authority_id)
+    hsp = registry.participants.get(order.hsp_id)
     if authority is None or hsp is None:  # pragma: no cover - checked by issue_order
         return
     # TCO Art. 16/17: the legal representative's Member State, else the main establishment.
-    host_ms = hsp.legal_representative_member_state or hsp.member_state
+    host_ms = hsp.host_member_state
     cross_border = authority.member_state != host_ms
+    host_authority_id = next(
+        (
+            p.id
+            for p in registry.participants.values()  # in id order, as host_authority_for
+            if p.role == "authority" and p.member_state == host_ms and p.id != authority.id
+        ),
+        None,
+    )
     lifecycle = OrderLifecycle(
         order_id=order.order_id,
         issuing_member_state=authority.member_state,
         host_member_state=host_ms,
         cross_border=cross_border,
-        host_authority_id=await host_authority_for(session, host_ms, exclude=authority.id),
+        host_authority_id=host_authority_id,
     )
     appeal = _section(_section(payload, "section_g"), "appeal_deadline")
     if isinstance(appeal.get("duration"), str):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -24,14 +25,8 @@ from perci_sim.services.errors import DuplicateMessage
 from perci_sim.services.lifecycle_effects import after_order_event, before_order_event
 from perci_sim.services.views import receipt_payload
 from perci_sim.storage.log import append_event
-from perci_sim.storage.models import (
-    Delivery,
-    Event,
-    EventAudience,
-    Order,
-    Participant,
-    Timer,
-)
+from perci_sim.storage.models import Delivery, Event, EventAudience, Order, Timer
+from perci_sim.storage.registry import get_participant
 
 __all__ = ["UnitOfWork", "unit_of_work"]
 
@@ -138,7 +133,7 @@ class UnitOfWork:
         # R22: a webhook is a convenience; the order was received when it reached the
         # inbox, so a delivery row never influences the order's clock.
         if hsp_id not in self._webhooks:
-            participant = await self.session.get(Participant, hsp_id)
+            participant = await get_participant(self.ctx.db, hsp_id, session=self.session)
             self._webhooks[hsp_id] = participant.webhook_url if participant else None
         url = self._webhooks[hsp_id]
         if url is None or event.seq is None:
@@ -156,16 +151,23 @@ class UnitOfWork:
         """
         await self.cancel_timers(order)
         due = timers_for_round(started_at)
-        for timer in due:
-            self.session.add(
-                Timer(
-                    order_id=order.order_id,
-                    clock_round=order.clock_round,
-                    kind=timer.kind.value,
-                    minutes=timer.minutes,
-                    due_at=timer.due_at,
-                )
-            )
+        # One executemany (Core, on the transaction's connection): the rows are not
+        # needed as ORM objects here.
+        conn = await self.session.connection()
+        await conn.execute(
+            insert(Timer),
+            [
+                {
+                    "order_id": order.order_id,
+                    "clock_round": order.clock_round,
+                    "kind": timer.kind.value,
+                    "minutes": timer.minutes,
+                    "due_at": timer.due_at,
+                    "cancelled": False,
+                }
+                for timer in due
+            ],
+        )
         order.clock_started_at = started_at
         order.deadline_at = due[-1].due_at
         first = min(t.due_at for t in due)

@@ -120,6 +120,10 @@ def chain_hash(prev_hash: str, record: Mapping[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + jws.canonical_json(dict(record))).hexdigest()
 
 
+#: ``session.info`` key of the (seq, hash) this transaction last appended.
+_TAIL_KEY = "perci_log_tail"
+
+
 async def append_event(
     session: AsyncSession,
     *,
@@ -143,9 +147,15 @@ async def append_event(
     hash set) and returns the broker's receipt to store with it.
     """
     await session.flush()
-    tail = (
-        await session.exec(select(Event.seq, Event.hash).order_by(col(Event.seq).desc()).limit(1))
-    ).first()
+    # The tail is read once per transaction: the write lock is held, so the events
+    # this transaction appended are the tail after that.
+    tail: tuple[int | None, str] | None = session.info.get(_TAIL_KEY)
+    if tail is None:
+        tail = (
+            await session.exec(
+                select(Event.seq, Event.hash).order_by(col(Event.seq).desc()).limit(1)
+            )
+        ).first()
     seq, prev_hash = 1, GENESIS_HASH
     if tail is not None and tail[0] is not None:
         seq, prev_hash = tail[0] + 1, tail[1]
@@ -172,6 +182,7 @@ async def append_event(
         event.receipt = sign_receipt(event)
     session.add(event)
     await session.flush()
+    session.info[_TAIL_KEY] = (seq, event.hash)
     return event
 
 

@@ -9,9 +9,21 @@ the events, updated in the same transaction; ``timer`` is the deadline wheel
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Dialect, Index, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    UniqueConstraint,
+    event,
+    insert,
+    update,
+)
+from sqlalchemy.orm import Session, UOWTransaction
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -28,6 +40,7 @@ __all__ = [
     "Participant",
     "ParticipantKey",
     "Referral",
+    "RegistryVersion",
     "ThreatDelivery",
     "ThreatReport",
     "Timer",
@@ -101,6 +114,22 @@ class ParticipantKey(SQLModel, table=True):
     status: str = Field(default="active", max_length=10)  # active | revoked
     created_at: datetime = _utc_column()
     revoked_at: datetime | None = _utc_column(nullable=True)
+
+
+class RegistryVersion(SQLModel, table=True):
+    """One row (id 1): a counter bumped in the transaction of every registry change.
+
+    Participants and keys are cached by the broker (storage/registry.py); each request
+    reads this counter once and drops the cache when it moved, so a key revoked by the
+    admin CLI in another process is refused from the next request on.  The bump is the
+    ``before_flush`` hook below: any ORM change to ``participant`` or
+    ``participant_key`` bumps it, whoever makes it.
+    """
+
+    __tablename__ = "registry_version"
+
+    id: int = Field(default=1, primary_key=True)
+    version: int = 0
 
 
 class Event(SQLModel, table=True):
@@ -369,3 +398,23 @@ class Obligation(SQLModel, table=True):
     closed_at: datetime | None = _utc_column(nullable=True)
     breach: str | None = Field(default=None, max_length=40)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+# --- the registry version (see RegistryVersion) ------------------------------------------------
+
+_REGISTRY_ROWS = (Participant, ParticipantKey)
+
+
+@event.listens_for(Session, "before_flush")
+def _bump_registry_version(session: Session, _context: UOWTransaction, _instances: Any) -> None:
+    """Bump ``registry_version`` in the flush (so the transaction) that changes the registry."""
+    changed = any(
+        isinstance(row, _REGISTRY_ROWS) for row in chain(session.new, session.deleted)
+    ) or any(isinstance(row, _REGISTRY_ROWS) and session.is_modified(row) for row in session.dirty)
+    if not changed:
+        return
+    table = RegistryVersion.__table__  # type: ignore[attr-defined]
+    conn = session.connection()
+    bumped = conn.execute(update(table).where(table.c.id == 1).values(version=table.c.version + 1))
+    if bumped.rowcount == 0:
+        conn.execute(insert(table).values(id=1, version=1))

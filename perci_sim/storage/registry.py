@@ -4,13 +4,24 @@ Called by ``perci-sim init`` and the admin CLI, and by the broker to
 authenticate requests (bearer token, stored as SHA-256 only) and to find the
 key a document names (``kid``).  A revoked key stays in the registry: documents
 it signed before ``revoked_at`` remain verifiable in the log.
+
+The broker reads the registry from a per-database cache (:class:`RegistrySnapshot`,
+the whole registry).  It is validated against the single-row ``registry_version``
+counter, which every change to a participant or key bumps in its own transaction
+(storage/models.py): once per request (:func:`registry_scope`, entered by the auth
+middleware) or, outside a request, once per lookup.  A key revoked by the admin CLI
+in another process is therefore refused from the next request on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
-from collections.abc import Sequence
+import weakref
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,7 +34,7 @@ from perci_schemas.keys import PublicKey
 from perci_sim.domain.errors import PerciError
 from perci_sim.domain.member_states import MEMBER_STATES, designates_host_language
 from perci_sim.storage.db import Database
-from perci_sim.storage.models import Participant, ParticipantKey
+from perci_sim.storage.models import Participant, ParticipantKey, RegistryVersion
 
 __all__ = [
     "ROLES",
@@ -34,12 +45,16 @@ __all__ = [
     "ParticipantExists",
     "ParticipantInfo",
     "ParticipantNotFound",
+    "RegistrySnapshot",
     "add_key",
     "add_participant",
     "get_key",
     "get_participant",
     "list_participants",
     "participant_by_token",
+    "participants_with",
+    "registry_scope",
+    "registry_snapshot",
     "revoke_key",
     "rotate_key",
     "set_webhook",
@@ -310,44 +325,132 @@ async def rotate_key(
     return kid
 
 
-async def list_participants(db: Database) -> list[ParticipantInfo]:
-    """Return every participant with its keys, ordered by id."""
-    async with db.read() as session:
-        rows = (await session.exec(select(Participant).order_by(col(Participant.id)))).all()
-        keys = (await session.exec(select(ParticipantKey).order_by(col(ParticipantKey.kid)))).all()
+# --- the cached registry -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegistrySnapshot:
+    """The whole registry at one ``registry_version`` (shared: never mutate it)."""
+
+    version: int
+    #: By id, in id order.
+    participants: dict[str, ParticipantInfo]
+    #: Token SHA-256 -> participant id.
+    by_token: dict[str, str]
+    keys: dict[str, KeyInfo]
+
+
+_VERSION = select(RegistryVersion.version).where(col(RegistryVersion.id) == 1)
+_snapshots: weakref.WeakKeyDictionary[Database, RegistrySnapshot] = weakref.WeakKeyDictionary()
+#: The snapshot validated for the current request: (database, request task, snapshot).
+_scope: ContextVar[tuple[Database, asyncio.Task[Any] | None, RegistrySnapshot] | None] = ContextVar(
+    "perci_registry_scope", default=None
+)
+
+
+async def _load(session: AsyncSession) -> RegistrySnapshot:
+    # One read transaction: the version first, so the rows are at least that recent.
+    version = (await session.exec(_VERSION)).first() or 0
+    rows = (await session.exec(select(Participant).order_by(col(Participant.id)))).all()
+    keys = (await session.exec(select(ParticipantKey))).all()
     by_owner: dict[str, list[ParticipantKey]] = {}
     for key in sorted(keys, key=lambda k: (k.created_at, k.kid)):
         by_owner.setdefault(key.participant_id, []).append(key)
-    return [_info(row, by_owner.get(row.id, [])) for row in rows]
+    participants = {row.id: _info(row, by_owner.get(row.id, [])) for row in rows}
+    return RegistrySnapshot(
+        version=version,
+        participants=participants,
+        by_token={row.token_sha256: row.id for row in rows},
+        keys={info.kid: info for p in participants.values() for info in p.keys},
+    )
 
 
-async def get_participant(db: Database, participant_id: str) -> ParticipantInfo | None:
+async def _validated(db: Database, session: AsyncSession | None) -> RegistrySnapshot:
+    """The cached snapshot if ``registry_version`` has not moved, else a fresh one."""
+    cached = _snapshots.get(db)
+    if session is not None:
+        version = (await session.exec(_VERSION)).first() or 0
+        if cached is not None and cached.version == version:
+            return cached
+        snapshot = await _load(session)
+    else:
+        async with db.connect() as conn:
+            version = (await conn.execute(_VERSION)).scalar() or 0
+        if cached is not None and cached.version == version:
+            return cached
+        async with db.read() as fresh:
+            snapshot = await _load(fresh)
+    _snapshots[db] = snapshot
+    return snapshot
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # pragma: no cover - no running loop
+        return None
+
+
+async def registry_snapshot(db: Database, session: AsyncSession | None = None) -> RegistrySnapshot:
+    """The registry as of the current request (see :func:`registry_scope`), else validated now.
+
+    ``session``: an open transaction to read the version with (one that holds the
+    write lock must not wait for another connection).
+    """
+    scoped = _scope.get()
+    if scoped is not None and scoped[0] is db and scoped[1] is _current_task():
+        return scoped[2]
+    return await _validated(db, session)
+
+
+@asynccontextmanager
+async def registry_scope(db: Database) -> AsyncIterator[RegistrySnapshot]:
+    """Validate the cache once (one single-row read) and use it for the enclosed request.
+
+    The scope holds only in the task that entered it: tasks it spawns validate anew.
+    """
+    snapshot = await _validated(db, None)
+    token = _scope.set((db, _current_task(), snapshot))
+    try:
+        yield snapshot
+    finally:
+        _scope.reset(token)
+
+
+async def participants_with(
+    db: Database, *, role: str, member_state: str | None = None, session: AsyncSession | None = None
+) -> list[ParticipantInfo]:
+    """The participants of ``role`` (and ``member_state``), ordered by id."""
+    snapshot = await registry_snapshot(db, session)
+    return [
+        p
+        for p in snapshot.participants.values()
+        if p.role == role and (member_state is None or p.member_state == member_state)
+    ]
+
+
+async def list_participants(db: Database) -> list[ParticipantInfo]:
+    """Return every participant with its keys, ordered by id."""
+    return list((await registry_snapshot(db)).participants.values())
+
+
+async def get_participant(
+    db: Database, participant_id: str, *, session: AsyncSession | None = None
+) -> ParticipantInfo | None:
     """Return the participant ``participant_id``, or None."""
-    async with db.read() as session:
-        row = await session.get(Participant, participant_id)
-        if row is None:
-            return None
-        return _info(row, await _keys_of(session, row.id))
+    return (await registry_snapshot(db, session)).participants.get(participant_id)
 
 
 async def participant_by_token(db: Database, token: str) -> ParticipantInfo | None:
     """Return the participant a bearer token authenticates, or None."""
-    async with db.read() as session:
-        row = (
-            await session.exec(
-                select(Participant).where(col(Participant.token_sha256) == token_hash(token))
-            )
-        ).first()
-        if row is None:
-            return None
-        return _info(row, await _keys_of(session, row.id))
+    snapshot = await registry_snapshot(db)
+    participant_id = snapshot.by_token.get(token_hash(token))
+    return None if participant_id is None else snapshot.participants.get(participant_id)
 
 
 async def get_key(db: Database, kid: str) -> KeyInfo | None:
     """Return the key ``kid`` (active or revoked), or None."""
-    async with db.read() as session:
-        row = await session.get(ParticipantKey, kid)
-        return None if row is None else _key_info(row)
+    return (await registry_snapshot(db)).keys.get(kid)
 
 
 async def set_webhook(db: Database, participant_id: str, url: str | None) -> ParticipantInfo:
