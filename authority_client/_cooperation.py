@@ -11,12 +11,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, cast
 
 from perci_schemas.client_cooperation import (
+    BATCH_MAX_BYTES,
+    BATCH_MAX_ITEMS,
     REFERRAL_NATURE,
     CooperationAccepted,
     CooperationReads,
     HoldView,
 )
-from perci_schemas.client_support import ContactPoint
+from perci_schemas.client_support import ClientError, ContactPoint
 
 __all__ = ["CooperationAuthorityMethods"]
 
@@ -46,6 +48,65 @@ class CooperationAuthorityMethods(CooperationReads):
         the HSP already has an order for it (R19).  A URL under another authority's
         hold is refused with the problem ``deconfliction_hold`` (409).
         """
+        document = self._referral_document(
+            hsp_id,
+            urls,
+            details,
+            reference=reference,
+            reasons=reasons,
+            terms_of_service_reference=terms_of_service_reference,
+            contact_point=contact_point,
+        )
+        return await self._submit_cooperation("/v1/referrals", "referral", "referral", document)
+
+    async def send_referral_batch(
+        self,
+        referrals: Sequence[Mapping[str, Any]],
+        *,
+        batch_size: int = BATCH_MAX_ITEMS,
+        max_batch_bytes: int = BATCH_MAX_BYTES,
+    ) -> list[CooperationAccepted | ClientError]:
+        """Send many referrals (a Referral Action Day), each its own signed document.
+
+        Each mapping holds :meth:`send_referral`'s parameters by name: ``hsp_id``,
+        ``urls``, ``details`` and optionally ``reference``, ``reasons``,
+        ``terms_of_service_reference``, ``contact_point``.  The documents are built
+        and signed exactly as :meth:`send_referral` does, and POSTed to
+        ``/v1/referrals/batch`` in chunks of at most ``batch_size`` (500) documents
+        and ``max_batch_bytes`` of JWS.  Returns one result per mapping, in order: a
+        :class:`CooperationAccepted` with the verified receipt (an item the broker
+        already had is answered with its original receipt), or the
+        :class:`~authority_client.errors.ProblemError` refusing that item (e.g.
+        ``deconfliction_hold``, ``unknown_addressee``).  A connection failure resends
+        the same documents; when a request fails as a whole, its items and every later
+        one carry that error.
+
+        Raises:
+            TypeError: a mapping lacks a required key or has an unknown one (before
+                anything is sent).
+        """
+        documents = [self._referral_document(**dict(referral)) for referral in referrals]
+        return await self._submit_cooperation_batch(
+            "/v1/referrals/batch",
+            "referral",
+            "referral",
+            documents,
+            batch_size=batch_size,
+            max_batch_bytes=max_batch_bytes,
+        )
+
+    def _referral_document(
+        self,
+        hsp_id: str,
+        urls: Sequence[str] | Sequence[Mapping[str, Any]],
+        details: str,
+        *,
+        reference: str | None = None,
+        reasons: Sequence[str] | None = None,
+        terms_of_service_reference: str | None = None,
+        contact_point: ContactPoint | None = None,
+    ) -> dict[str, Any]:
+        """The unsigned ``referral`` document of :meth:`send_referral`."""
         content = [dict(u) if isinstance(u, Mapping) else {"url": str(u)} for u in urls]
         document: dict[str, Any] = {
             "recipient": hsp_id,
@@ -61,7 +122,7 @@ class CooperationAuthorityMethods(CooperationReads):
             document["terms_of_service_reference"] = terms_of_service_reference
         if contact_point is not None:
             document["contact_point"] = contact_point
-        return await self._submit_cooperation("/v1/referrals", "referral", "referral", document)
+        return document
 
     async def place_hold(
         self,

@@ -6,8 +6,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from perci_schemas.client_cooperation import CooperationAccepted, CooperationReads
-from perci_schemas.client_support import format_time
+from perci_schemas.client_cooperation import (
+    BATCH_MAX_BYTES,
+    BATCH_MAX_ITEMS,
+    CooperationAccepted,
+    CooperationReads,
+)
+from perci_schemas.client_support import ClientError, format_time
 
 __all__ = ["CooperationPlatformMethods"]
 
@@ -28,14 +33,62 @@ class CooperationPlatformMethods(CooperationReads):
         A referral is voluntary consideration against the terms of service (R20):
         there is no deadline, and answering late or never is no breach.
         """
+        document = self._referral_outcome_document(
+            referral_id, outcome, reason=reason, measure_at=measure_at
+        )
+        return await self._submit_cooperation(
+            f"/v1/referrals/{referral_id}/outcome", "referral_outcome", "referral", document
+        )
+
+    async def answer_referral_batch(
+        self,
+        answers: Sequence[Mapping[str, Any]],
+        *,
+        batch_size: int = BATCH_MAX_ITEMS,
+        max_batch_bytes: int = BATCH_MAX_BYTES,
+    ) -> list[CooperationAccepted | ClientError]:
+        """Answer many referrals, each with its own signed ``referral_outcome``.
+
+        Each mapping holds :meth:`answer_referral`'s parameters by name:
+        ``referral_id``, ``outcome`` and optionally ``reason``, ``measure_at`` (a
+        datetime).  The documents are built and signed as :meth:`answer_referral`
+        does and POSTed to ``/v1/referral-outcomes/batch`` in chunks of at most
+        ``batch_size`` (500).  Returns one result per mapping, in order: a
+        :class:`CooperationAccepted` with the verified receipt (a resent answer gets
+        its original receipt), or the :class:`~platform_client.errors.ProblemError`
+        refusing that item (``not_found``, ``illegal_transition`` for a second
+        answer, ``schema_violation``).  When a request fails as a whole, its items
+        and every later one carry that error.
+
+        Raises:
+            TypeError: a mapping lacks a required key or has an unknown one (before
+                anything is sent).
+        """
+        documents = [self._referral_outcome_document(**dict(answer)) for answer in answers]
+        return await self._submit_cooperation_batch(
+            "/v1/referral-outcomes/batch",
+            "referral_outcome",
+            "referral",
+            documents,
+            batch_size=batch_size,
+            max_batch_bytes=max_batch_bytes,
+        )
+
+    @staticmethod
+    def _referral_outcome_document(
+        referral_id: str,
+        outcome: str,
+        *,
+        reason: str | None = None,
+        measure_at: datetime | None = None,
+    ) -> dict[str, Any]:
+        """The unsigned ``referral_outcome`` document of :meth:`answer_referral`."""
         document: dict[str, Any] = {"referral_id": referral_id, "outcome": outcome}
         if reason:
             document["reason"] = reason
         if measure_at is not None:
             document["measure_at"] = format_time(measure_at)
-        return await self._submit_cooperation(
-            f"/v1/referrals/{referral_id}/outcome", "referral_outcome", "referral", document
-        )
+        return document
 
     async def report_imminent_threat(
         self,

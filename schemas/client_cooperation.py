@@ -8,12 +8,23 @@ the reads both sides need are here, once.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict, cast
 
-from perci_schemas.client_support import BrokerClient, EventView, Receipt
+from perci_schemas.client_support import (
+    BrokerClient,
+    BrokerUnavailableBase,
+    ClientError,
+    EventView,
+    ProblemBase,
+    Receipt,
+)
 
 __all__ = [
+    "BATCH_MAX_BYTES",
+    "BATCH_MAX_ITEMS",
     "REFERRAL_NATURE",
     "CooperationAccepted",
     "CooperationReads",
@@ -25,6 +36,11 @@ __all__ = [
 
 #: R20: what every referral asks for (its ``nature`` member).
 REFERRAL_NATURE = "voluntary consideration against terms of service"
+#: The most documents the broker takes in one batch request (docs/API.md).
+BATCH_MAX_ITEMS = 500
+#: The batch body size the SDK stays under: the broker refuses bodies over 256 KiB by
+#: default (``payload_too_large``); a refused batch is split in halves and resent.
+BATCH_MAX_BYTES = 250_000
 
 
 class ReferralView(TypedDict):
@@ -138,3 +154,117 @@ class CooperationReads(BrokerClient):
     ) -> CooperationAccepted:
         body, receipt, _ = await self._submit(path, message_type, document)
         return CooperationAccepted(item=dict(body[member]), receipt=receipt)
+
+    async def _submit_cooperation_batch(
+        self,
+        path: str,
+        message_type: str,
+        member: str,
+        documents: Sequence[Mapping[str, Any]],
+        *,
+        batch_size: int = BATCH_MAX_ITEMS,
+        max_batch_bytes: int = BATCH_MAX_BYTES,
+    ) -> list[CooperationAccepted | ClientError]:
+        """Sign each document as :meth:`_submit` would, POST them in batches, answer each.
+
+        Every document is signed before the first request.  Chunks hold at most
+        ``batch_size`` documents and ``max_batch_bytes`` of JWS; a chunk the broker
+        refuses as too large (413) is split in halves.  A connection failure resends
+        the *same* documents, which the broker answers with their original receipts.
+        An item's result is its :class:`CooperationAccepted` (receipt verified) or the
+        SDK's error for it: the item's problem, an invalid receipt, or, when a whole
+        request failed, that request's error (then every later item carries it too,
+        unsent).
+        """
+        if not 1 <= batch_size <= BATCH_MAX_ITEMS:
+            raise ValueError(f"batch_size must be 1 to {BATCH_MAX_ITEMS}, got {batch_size}")
+        signed = [await self._sign(message_type, document) for document in documents]
+        results: list[CooperationAccepted | ClientError | None] = [None] * len(signed)
+        pending = _chunks([len(token) for token, _ in signed], batch_size, max_batch_bytes)
+        while pending:
+            chunk = pending.pop(0)
+            try:
+                body = await self._post_batch(path, [signed[i][0] for i in chunk])
+            except ProblemBase as exc:
+                if exc.status == 413 and len(chunk) > 1:
+                    half = len(chunk) // 2
+                    pending[:0] = [chunk[:half], chunk[half:]]
+                    continue
+                if exc.status == 413:  # one document alone is too large: its own refusal
+                    results[chunk[0]] = exc
+                    continue
+                _fail(results, exc)
+                break
+            except BrokerUnavailableBase as exc:
+                _fail(results, exc)
+                break
+            answers = body.get("results") if isinstance(body, dict) else None
+            for position, index in enumerate(chunk):
+                answer = answers[position] if isinstance(answers, list) else None
+                token, document = signed[index]
+                results[index] = await self._batch_item(answer, position, member, token, document)
+        return [r for r in results if r is not None]
+
+    async def _post_batch(self, path: str, tokens: list[str]) -> Any:
+        for attempt in range(self._retries + 1):
+            try:
+                return await self._request("POST", path, payload={"documents": tokens})
+            except BrokerUnavailableBase:
+                if attempt == self._retries:
+                    raise
+                await asyncio.sleep(0.5 * 2**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _batch_item(
+        self, answer: Any, position: int, member: str, token: str, document: Mapping[str, Any]
+    ) -> CooperationAccepted | ClientError:
+        """One item of a batch answer: verify its receipt, or turn its problem into an error."""
+        if not isinstance(answer, dict) or answer.get("index") != position:
+            return self.errors.problem(
+                502, "invalid_response", "Invalid response", f"no result for item {position}"
+            )
+        problem = answer.get("problem")
+        if isinstance(problem, dict):
+            errors = problem.get("errors")
+            status = problem.get("status", answer.get("status"))
+            return self.errors.problem(
+                status if isinstance(status, int) else 400,
+                str(problem.get("code", "problem")),
+                str(problem.get("title", "Refused")),
+                problem.get("detail"),
+                [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else (),
+                problem,
+            )
+        try:
+            receipt = await self.verify_receipt(str(answer.get("receipt", "")), token)
+            if receipt.message_id != document["message_id"]:
+                raise self.errors.receipt_invalid(
+                    f"receipt is for message {receipt.message_id!r}", receipt=receipt.token
+                )
+        except ClientError as exc:
+            return exc
+        return CooperationAccepted(item=dict(answer.get(member) or {}), receipt=receipt)
+
+
+def _chunks(sizes: Sequence[int], most: int, budget: int) -> list[list[int]]:
+    """Split item indices into runs of at most ``most`` items and ``budget`` bytes of JWS."""
+    chunks: list[list[int]] = []
+    current: list[int] = []
+    used = 0
+    for index, size in enumerate(sizes):
+        cost = size + 4  # the quotes and the separator in the JSON array
+        if current and (len(current) == most or used + cost > budget):
+            chunks.append(current)
+            current, used = [], 0
+        current.append(index)
+        used += cost
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _fail(results: list[CooperationAccepted | ClientError | None], error: ClientError) -> None:
+    """A request failed as a whole: its items and every later one carry its error."""
+    for index, result in enumerate(results):
+        if result is None:
+            results[index] = error

@@ -92,6 +92,11 @@ __all__ = [
 ]
 
 
+#: The broker event recorded when a drill facilitator skips the clock forward: a client
+#: that sees it drops its cached ``/v1/clock`` reading (see :meth:`BrokerClient.sync_clock`).
+_CLOCK_ADVANCED = "clock_advanced"
+
+
 class BrokerClient:
     """The broker API both SDKs share: requests, receipts, directory, clock, feed.
 
@@ -220,6 +225,19 @@ class BrokerClient:
             reading = await self.clock()
         return reading.estimate()
 
+    async def sync_clock(self) -> BrokerClock:
+        """Re-read the broker's clock now, e.g. after a ``clock_advanced`` event.
+
+        :meth:`events` and :meth:`watch` already drop the cached reading when they
+        pass a ``clock_advanced`` event, so the next :meth:`broker_now` re-reads it.
+        """
+        return await self.clock()
+
+    def _see_clock_skip(self, event: EventView) -> None:
+        # A drill facilitator skipped the broker's clock: the cached reading is stale.
+        if event.get("kind") == _CLOCK_ADVANCED:
+            self._clock = None
+
     async def participants(self) -> list[ParticipantView]:
         """Return the public directory of participants, with their keys."""
         body = await self._request("GET", "/v1/participants")
@@ -263,6 +281,8 @@ class BrokerClient:
         """Poll the feed: the events visible to this participant after ``after``."""
         body = await self._request("GET", "/v1/events", params={"after": after, "limit": limit})
         events = cast(list[EventView], body["events"])
+        for event in events:
+            self._see_clock_skip(event)
         last = body.get("last_seq")
         return EventPage(events=events, last_seq=int(last) if last is not None else after)
 
@@ -296,6 +316,7 @@ class BrokerClient:
                         if event is None or int(event["seq"]) <= cursor:
                             continue
                         cursor = int(event["seq"])
+                        self._see_clock_skip(cast(EventView, event))
                         yield cast(EventView, event)
             except aiohttp.WSServerHandshakeError as exc:
                 if exc.status in _HANDSHAKE_CODES:

@@ -29,7 +29,7 @@ from datetime import datetime
 from functools import cache
 from importlib.resources import files
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from jsonschema import (  # type: ignore[import-untyped]
     Draft202012Validator,
@@ -67,6 +67,10 @@ SCHEMA_NAMES: tuple[str, ...] = (
     "participant_view",
     "problem",
     "scenario",
+    # Batches of referrals and referral outcomes (a Referral Action Day).
+    "document_batch",
+    "referral_view",
+    "referral_batch_result",
 )
 
 #: Definitions shared by the schemas above; loadable, not a document type.
@@ -169,6 +173,53 @@ def _schemas() -> dict[str, dict[str, Any]]:
     return {name: _read_json("json", f"{name}.schema.json") for name in (*SCHEMA_NAMES, _COMMON)}
 
 
+#: Keywords whose value is a map of names to subschemas.
+_SCHEMA_MAPS: Final = frozenset({"properties", "patternProperties", "dependentSchemas", "$defs"})
+#: Keywords whose value is data, not a subschema.
+_DATA_KEYWORDS: Final = frozenset({"enum", "const", "required", "examples", "default"})
+#: Keywords that only annotate: dropped next to an inlined ``$ref``.
+_ANNOTATIONS: Final = frozenset({"description", "title", "$comment", "examples", "default"})
+
+
+def _inline(node: Any, base: str, registry: Registry[Any], expanding: frozenset[str]) -> Any:
+    """Return ``node`` with every ``$ref`` replaced by the subschema it names.
+
+    jsonschema resolves a ``$ref`` on every validation (a lookup and a new validator
+    each time): inlining them once makes validation several times cheaper and reports
+    the same errors (a ``$ref`` yields its target's errors unchanged; with validating
+    siblings it becomes an ``allOf``, which does the same).  A recursive reference is
+    left in place, made absolute so it resolves from anywhere.
+    """
+    if isinstance(node, list):
+        return [_inline(item, base, registry, expanding) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "$ref" or key in _DATA_KEYWORDS:
+            out[key] = value
+        elif key in _SCHEMA_MAPS and isinstance(value, dict):
+            out[key] = (
+                value
+                if key == "$defs"
+                else {name: _inline(sub, base, registry, expanding) for name, sub in value.items()}
+            )
+        else:
+            out[key] = _inline(value, base, registry, expanding)
+    ref = out.get("$ref")
+    if not isinstance(ref, str):
+        return out
+    target = urljoin(base, ref)
+    if target in expanding:
+        return {**out, "$ref": target}
+    resolved = registry.resolver(base_uri=base).lookup(ref)
+    inlined = _inline(resolved.contents, target.partition("#")[0], registry, expanding | {target})
+    rest = {k: v for k, v in out.items() if k != "$ref" and k not in _ANNOTATIONS}
+    if not rest:
+        return inlined
+    return {**rest, "allOf": [*rest.get("allOf", []), inlined]}
+
+
 @cache
 def _validators() -> dict[str, Any]:
     schemas = _schemas()
@@ -178,7 +229,11 @@ def _validators() -> dict[str, Any]:
     registry: Registry[Any] = Registry().with_resources(resources).crawl()
     checker = _format_checker()
     return {
-        name: Draft202012Validator(schemas[name], registry=registry, format_checker=checker)
+        name: Draft202012Validator(
+            _inline(schemas[name], schemas[name]["$id"], registry, frozenset()),
+            registry=registry,
+            format_checker=checker,
+        )
         for name in SCHEMA_NAMES
     }
 

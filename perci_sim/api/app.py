@@ -34,6 +34,7 @@ from perci_sim.api.keys import (
 )
 from perci_sim.api.middlewares import middlewares
 from perci_sim.api.routes_cooperation import routes as cooperation_routes
+from perci_sim.api.routes_facilitator import routes as facilitator_routes
 from perci_sim.api.routes_lifecycle import routes as lifecycle_routes
 from perci_sim.api.webhooks import WebhookDispatcher
 from perci_sim.clock import Clock, ScaledClock, SystemClock
@@ -102,6 +103,7 @@ def create_app(
     app.add_routes(routes())
     app.add_routes(lifecycle_routes())
     app.add_routes(cooperation_routes())
+    app.add_routes(facilitator_routes())
     app.cleanup_ctx.extend(
         [
             _database_ctx(database),

@@ -2,7 +2,8 @@
 
 See docs/API.md ("Cooperation (Art. 14)").  Every POST takes ``{"jws": ...}`` and
 answers 201 with the item's view and the broker's receipt (200 with the original
-receipt on an identical resend).
+receipt on an identical resend).  The two batch routes (a Referral Action Day) take
+``{"documents": [...]}`` and answer 200 with one result per document, in order.
 """
 
 from __future__ import annotations
@@ -11,10 +12,18 @@ from typing import Any
 
 from aiohttp import web
 
-from perci_sim.api.handlers import _int_query, _jws_body
+from perci_sim.api.handlers import _int_query, _json_body, _jws_body
 from perci_sim.api.keys import BROKER, DATABASE, PARTICIPANT
+from perci_sim.api.problems import PROBLEM_BASE, PayloadTooLarge
 from perci_sim.crypto.errors import SchemaViolationError
-from perci_sim.services import deconfliction, imminent_threat, queries, referrals
+from perci_sim.domain.errors import PerciError
+from perci_sim.services import (
+    deconfliction,
+    imminent_threat,
+    queries,
+    referral_batches,
+    referrals,
+)
 
 __all__ = ["routes"]
 
@@ -33,6 +42,90 @@ async def post_referral(request: web.Request) -> web.Response:
         ctx=request.app[BROKER], participant=request[PARTICIPANT], token=token
     )
     return _answer("referral", result.referral, result.receipt, result.replayed)
+
+
+async def _batch_documents(request: web.Request) -> list[object]:
+    """The ``documents`` of a batch body: 1 to MAX_BATCH_ITEMS items (checked per item later)."""
+    limit = referral_batches.MAX_BATCH_ITEMS
+    body = await _json_body(request)
+    documents = body.get("documents") if isinstance(body, dict) else None
+    if not isinstance(body, dict) or not isinstance(documents, list):
+        raise SchemaViolationError(
+            'the body must be {"documents": ["<compact JWS>", ...]}',
+            [("/documents", "is required and must be an array of compact JWS")],
+        )
+    if extra := sorted(set(body) - {"documents"}):
+        raise SchemaViolationError(
+            'the body must be {"documents": [...]} and nothing else',
+            [(f"/{name}", "is not allowed here") for name in extra],
+        )
+    if not documents:
+        raise SchemaViolationError("the batch is empty", [("/documents", "must not be empty")])
+    if len(documents) > limit:
+        raise PayloadTooLarge(
+            f"the batch has {len(documents)} documents; at most {limit} are allowed",
+            errors=[{"field": "/documents", "message": f"must have at most {limit} items"}],
+        )
+    return documents
+
+
+def _item_problem(exc: PerciError) -> dict[str, Any]:
+    """The problem a single POST of the item would have answered, naming its field.
+
+    A problem of the document as a whole (signature, key, signer, type, duplicate)
+    names the field ``""``: the JSON pointer of the whole document.
+    """
+    problem: dict[str, Any] = {
+        "type": PROBLEM_BASE + exc.code,
+        "title": exc.title,
+        "status": exc.http_status,
+        "detail": exc.detail,
+        "code": exc.code,
+        "errors": [],
+    }
+    reserved = ("type", "title", "status", "detail", "code")
+    problem.update({k: v for k, v in exc.extensions.items() if k not in reserved})
+    if not problem["errors"]:
+        problem["errors"] = [{"field": "", "message": exc.detail}]
+    return problem
+
+
+def _batch_answer(results: list[referral_batches.ItemResult]) -> web.Response:
+    answers: list[dict[str, Any]] = []
+    for index, result in enumerate(results):
+        if isinstance(result, PerciError):
+            answers.append(
+                {"index": index, "status": result.http_status, "problem": _item_problem(result)}
+            )
+        else:
+            answers.append(
+                {
+                    "index": index,
+                    # A replay: the original receipt, nothing stored twice.
+                    "status": 200 if result.replayed else 201,
+                    "receipt": result.receipt,
+                    "referral": result.referral,
+                }
+            )
+    return web.json_response({"results": answers})
+
+
+async def post_referral_batch(request: web.Request) -> web.Response:
+    """POST /v1/referrals/batch: up to 500 referrals, one transaction, one result each."""
+    documents = await _batch_documents(request)
+    results = await referral_batches.send_referral_batch(
+        ctx=request.app[BROKER], participant=request[PARTICIPANT], tokens=documents
+    )
+    return _batch_answer(results)
+
+
+async def post_referral_outcome_batch(request: web.Request) -> web.Response:
+    """POST /v1/referral-outcomes/batch: up to 500 HSP answers, one result each."""
+    documents = await _batch_documents(request)
+    results = await referral_batches.record_referral_outcome_batch(
+        ctx=request.app[BROKER], participant=request[PARTICIPANT], tokens=documents
+    )
+    return _batch_answer(results)
 
 
 async def get_referrals(request: web.Request) -> web.Response:
@@ -160,6 +253,8 @@ def routes() -> list[web.RouteDef]:
     """The cooperation routes (see docs/API.md)."""
     return [
         web.post("/v1/referrals", post_referral),
+        web.post("/v1/referrals/batch", post_referral_batch),
+        web.post("/v1/referral-outcomes/batch", post_referral_outcome_batch),
         web.get("/v1/referrals", get_referrals, allow_head=False),
         web.get("/v1/referrals/{referral_id}", get_referral, allow_head=False),
         web.get("/v1/referrals/{referral_id}/history", get_referral_history, allow_head=False),

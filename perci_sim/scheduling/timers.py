@@ -79,7 +79,11 @@ class APSchedulerTimers:
         """Start APScheduler, fire what is already overdue (restart sweep), arm the wake-up."""
         self._scheduler = AsyncIOScheduler(
             event_loop=asyncio.get_running_loop(),
-            job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
+            # A wake-up re-arms itself before it returns: with one instance allowed,
+            # a re-armed run due within milliseconds would be skipped ("maximum
+            # number of running instances reached") and a date job is then gone.
+            # Concurrent runs are safe: run_due serializes on the fire lock.
+            job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 8},
         )
         self._scheduler.start()
         fired = await self.run_due()

@@ -7,20 +7,39 @@ Each event that concerns such a third party lists it in ``data.visible_to``
 participant who was shown any event of an order may read that order and the
 events of it it was shown; a court may read the orders of its Member State's
 authorities and of its Member State's hosting providers (Art. 9).
+
+A drill facilitator (:data:`READ_ALL_ROLES`) reads everything in its exchange:
+every order and every event, on the poll feed, the WebSocket feed and the order
+routes.  It stays read-only: every write route checks the sender's role first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import ColumnElement, or_, true
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from perci_sim.storage.models import Event, EventAudience, Order, OrderLifecycle
 from perci_sim.storage.registry import ParticipantInfo
 
-__all__ = ["audience_clause", "can_see_order", "in_audience", "own_or_shown"]
+__all__ = [
+    "READ_ALL_ROLES",
+    "audience_clause",
+    "can_see_order",
+    "in_audience",
+    "own_or_shown",
+    "reads_everything",
+]
+
+#: Roles that may read every order and event of the exchange (never write): drills.
+READ_ALL_ROLES = ("facilitator",)
+
+
+def reads_everything(participant: ParticipantInfo) -> bool:
+    """True for a drill facilitator: it sees every order and event (read-only)."""
+    return participant.role in READ_ALL_ROLES
 
 
 def audience_clause(participant: ParticipantInfo) -> ColumnElement[bool]:
@@ -32,12 +51,20 @@ def audience_clause(participant: ParticipantInfo) -> ColumnElement[bool]:
 
 
 def in_audience(participant: ParticipantInfo, audience: Sequence[str] | None) -> bool:
-    """True when ``participant`` is in an event's ``data.visible_to`` list."""
+    """True when ``participant`` is in an event's ``data.visible_to`` list (or reads all)."""
+    if reads_everything(participant):
+        return True
     return bool(audience) and participant.id in (audience or ())
 
 
 async def can_see_order(session: AsyncSession, order: Order, participant: ParticipantInfo) -> bool:
-    """True when a third party may read (and answer) ``order``."""
+    """True when a third party may read (and answer) ``order``.
+
+    A facilitator may read every order; it can answer none (its role is refused by
+    every write route before the order is loaded).
+    """
+    if reads_everything(participant):
+        return True
     if participant.role == "court":
         # TCO Art. 9: the courts of the issuing Member State (orders) and of the
         # deciding host Member State (Art. 4 decisions) review them.
@@ -60,5 +87,10 @@ async def can_see_order(session: AsyncSession, order: Order, participant: Partic
 
 
 def own_or_shown(own: ColumnElement[bool], participant: ParticipantInfo) -> ColumnElement[bool]:
-    """``own`` events of the participant, or events it was shown as a third party."""
+    """``own`` events of the participant, or events it was shown as a third party.
+
+    Every event for a facilitator.
+    """
+    if reads_everything(participant):
+        return true()
     return or_(own, audience_clause(participant))

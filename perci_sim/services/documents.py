@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from perci_sim.crypto.verification import VerifiedDocument, verify_document
@@ -15,9 +16,10 @@ from perci_sim.domain.states import OrderState, Transition, Trigger, next_state
 from perci_sim.services.audience import can_see_order
 from perci_sim.services.context import BrokerContext
 from perci_sim.services.errors import Forbidden, NotFound, WrongOrder
+from perci_sim.services.lifecycle_effects import keep_lifecycle
 from perci_sim.services.unit_of_work import UnitOfWork, unit_of_work
 from perci_sim.services.views import order_view
-from perci_sim.storage.models import Event, Order
+from perci_sim.storage.models import Event, Order, OrderLifecycle
 from perci_sim.storage.registry import ParticipantInfo
 
 __all__ = [
@@ -74,6 +76,22 @@ async def load_order(session: AsyncSession, order_id: str, participant: Particip
     return order
 
 
+async def _load_with_lifecycle(
+    session: AsyncSession, order_id: str, participant: ParticipantInfo
+) -> Order:
+    """:func:`load_order`, reading the order's lifecycle row in the same statement."""
+    row = (
+        await session.exec(
+            select(Order, OrderLifecycle)
+            .outerjoin(OrderLifecycle, col(OrderLifecycle.order_id) == col(Order.order_id))
+            .where(col(Order.order_id) == order_id)
+        )
+    ).first()
+    if row is not None and row[1] is not None:
+        keep_lifecycle(session, row[1])
+    return await load_order(session, order_id, participant)
+
+
 def apply_trigger(order: Order, trigger: Trigger) -> tuple[str, Transition]:
     """Move the order's projection by the domain table; return the previous state."""
     previous = order.state
@@ -96,8 +114,12 @@ async def accept_order_document(
     message_type: str,
     role: str,
     handle: OrderHandler,
+    with_lifecycle: bool = False,
 ) -> DocumentResult:
-    """Verify a signed document about ``order_id`` and apply it in one transaction."""
+    """Verify a signed document about ``order_id`` and apply it in one transaction.
+
+    ``with_lifecycle``: ``handle`` needs the order's lifecycle row (read with the order).
+    """
     require_role(participant, role)
     document = await verify_document(
         ctx.db, token=token, expected_type=message_type, participant_id=participant.id
@@ -111,7 +133,8 @@ async def accept_order_document(
     structlog.contextvars.bind_contextvars(order_id=order_id)
     async with unit_of_work(ctx) as uow:
         original = await uow.find_replay(document)
-        order = await load_order(uow.session, order_id, participant)
+        load = _load_with_lifecycle if with_lifecycle else load_order
+        order = await load(uow.session, order_id, participant)
         if original is not None:
             log.info("document_replayed", message_type=message_type, seq=original.seq)
             return DocumentResult(
@@ -124,9 +147,9 @@ async def accept_order_document(
         # Imported here: fire_timers builds on this module (a cycle at import time).
         from perci_sim.services.fire_timers import catch_up_order
 
-        await catch_up_order(uow, order_id, now)
-        # Set before the handler so the row is updated once, with its transition, when
-        # the document's event is appended (flushed) rather than again at commit.
+        await catch_up_order(uow, order_id, now, order=order)
+        # Set before the handler so the row is updated once, with its transition (at
+        # the next flush: commit, or a query of the handler), not once more later.
         order.updated_at = now
         order.version += 1
         event = await handle(uow, order, document, now)

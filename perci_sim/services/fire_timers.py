@@ -17,7 +17,7 @@ import structlog
 from sqlmodel import col, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from perci_sim.domain.deadlines import TimerKind
+from perci_sim.domain.deadlines import EXECUTION_WINDOW, WARNING_OFFSETS, TimerKind
 from perci_sim.domain.states import CLOCK_RUNNING, OrderState, Trigger
 from perci_sim.services.context import BrokerContext
 from perci_sim.services.documents import apply_trigger, transition_data
@@ -31,6 +31,9 @@ from perci_sim.storage.models import Order, Timer
 __all__ = ["catch_up_order", "claim_timer", "fire_due_timers", "next_timer_due"]
 
 log = structlog.get_logger(__name__)
+
+#: How long after its start a clock round's first timer is due.
+_FIRST_TIMER = min((*WARNING_OFFSETS, EXECUTION_WINDOW))
 
 
 async def next_timer_due(db: Database) -> datetime | None:
@@ -72,7 +75,9 @@ async def fire_due_timers(ctx: BrokerContext, *, limit: int = 100) -> int:
     return max(len(due), expired)
 
 
-async def catch_up_order(uow: UnitOfWork, order_id: str, now: datetime) -> None:
+async def catch_up_order(
+    uow: UnitOfWork, order_id: str, now: datetime, *, order: Order | None = None
+) -> None:
     """Fire the order's timers that are already due, before a document about it applies.
 
     DESIGN "Lessons": one state machine decides every race between a receipt and a
@@ -80,7 +85,14 @@ async def catch_up_order(uow: UnitOfWork, order_id: str, now: datetime) -> None:
     restart); a document received after the deadline must still meet an order
     that missed it (R8, TCO Art. 3(3)). The claim is the same conditional update,
     so the wake-up, when it comes, fires nothing twice.
+
+    ``order`` (the row of ``order_id``, when the caller holds it) skips the query
+    while no timer can be due: every open timer of an order belongs to its current
+    clock round (:meth:`UnitOfWork.start_clock_round` cancels the others), so none is
+    due before the round's first one.
     """
+    if order is not None and now < order.clock_started_at + _FIRST_TIMER:
+        return
     due = (
         await uow.session.exec(
             select(Timer)

@@ -26,13 +26,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import ColumnElement, false
+from sqlalchemy import ColumnElement, false, true
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from perci_sim.crypto.verification import verify_document
 from perci_sim.domain.deconfliction import ThreatAddressee, route_imminent_threat
 from perci_sim.domain.errors import IllegalTransition
+from perci_sim.services.audience import reads_everything
 from perci_sim.services.context import BrokerContext
 from perci_sim.services.deconfliction import ISSUER_ROLES, link_event, linked_item, require_issuer
 from perci_sim.services.documents import require_role
@@ -289,6 +290,8 @@ async def acknowledge_threat(
 
 
 def _visible_reports(participant: ParticipantInfo) -> ColumnElement[bool]:
+    if reads_everything(participant):  # a drill facilitator (read-only)
+        return true()
     if participant.role == "hsp":
         return col(ThreatReport.hsp_id) == participant.id
     if participant.role in ISSUER_ROLES:
@@ -336,11 +339,13 @@ async def threat_history(
 ) -> list[dict[str, Any]]:
     """The report's events the participant may see (the HSP: all; a recipient: its own)."""
     await get_threat(db, participant, report_id)
-    mine = (
-        col(Event.hsp_id) == participant.id
-        if participant.role == "hsp"
-        else col(Event.authority_id) == participant.id
-    )
+    mine: ColumnElement[bool]
+    if reads_everything(participant):
+        mine = true()
+    elif participant.role == "hsp":
+        mine = col(Event.hsp_id) == participant.id
+    else:
+        mine = col(Event.authority_id) == participant.id
     async with db.read() as session:
         rows = (
             await session.exec(

@@ -14,17 +14,17 @@ import structlog
 from sqlmodel import col, select
 
 from perci_sim.crypto.verification import VerifiedDocument, verify_document
-from perci_sim.domain.deconfliction import DeconflictionHoldActive
+from perci_sim.domain.deconfliction import DeconflictionHoldActive, origin_of, url_key
 from perci_sim.domain.rules import art_3_4_gaps, check_advance_information, check_language
 from perci_sim.domain.states import OrderState
 from perci_sim.services import deconfliction
 from perci_sim.services.context import BrokerContext
 from perci_sim.services.documents import DocumentResult, require_role
 from perci_sim.services.errors import NotFound, UnknownAddressee
-from perci_sim.services.unit_of_work import unit_of_work
+from perci_sim.services.unit_of_work import UnitOfWork, unit_of_work
 from perci_sim.services.views import order_view
 from perci_sim.storage.log import iso_ms
-from perci_sim.storage.models import Event, Order
+from perci_sim.storage.models import Event, ItemUrl, Order
 from perci_sim.storage.registry import ParticipantInfo, get_participant
 
 __all__ = ["issue_order", "order_flags"]
@@ -106,6 +106,17 @@ async def issue_order(
         raise
 
 
+async def _any_indexed(uow: UnitOfWork, urls: list[tuple[str, str]]) -> bool:
+    """True when an order, referral or hold already names one of ``urls`` (R19)."""
+    keys = {url_key(url) for _, url in urls}
+    if not keys:
+        return False
+    found = (
+        await uow.session.exec(select(ItemUrl.id).where(col(ItemUrl.url_key).in_(keys)).limit(1))
+    ).first()
+    return found is not None
+
+
 async def _accept(
     ctx: BrokerContext,
     participant: ParticipantInfo,
@@ -129,45 +140,62 @@ async def _accept(
                 receipt=original.receipt or "", order=order_view(order), replayed=True
             )
         # R19, TCO Art. 14(1): a URL under another authority's hold refuses the order
-        # (first, as before any other rule of the order).
-        await deconfliction.check_holds_in_transaction(uow, participant.id, urls)
+        # (first, as before any other rule of the order).  The common case, URLs no
+        # item has named yet (so none is held, none to coordinate with, no duplicate),
+        # costs one index probe.
+        indexed = await _any_indexed(uow, urls)
+        if indexed:
+            await deconfliction.check_holds_in_transaction(uow, participant.id, urls)
         # R5, TCO Art. 15(2) and Annex I: a language the HSP designated.
         check_language(str(payload.get("language")), hsp.languages)
         now = ctx.clock.now()
         # R4, TCO Art. 3(2): the first order of this authority to this HSP needs
         # advance information 12 hours earlier, unless it is a justified emergency.
-        # Existence is enough: one index probe, not a count of the pair's orders.
-        earlier_order = (
-            await session.exec(
-                select(Order.order_id)
-                .where(col(Order.authority_id) == participant.id, col(Order.hsp_id) == hsp.id)
-                .limit(1)
-            )
-        ).first()
-        advance = (
-            await session.exec(
-                select(Event.received_at)
-                .where(
-                    col(Event.kind) == "advance_information_received",
-                    col(Event.actor) == participant.id,
-                    col(Event.hsp_id) == hsp.id,
-                )
-                .order_by(col(Event.seq).desc())
-                .limit(1)
-            )
-        ).first()
         justification = emergency.get("justification")
-        check_advance_information(
-            is_first_order=earlier_order is None,
-            advance_received_at=advance,
-            now=now,
-            emergency=is_emergency,
-            justification=justification if isinstance(justification, str) else None,
-        )
+        justified = isinstance(justification, str) and bool(justification.strip())
+        if not (is_emergency and justified):
+            # Existence is enough: one index probe, not a count of the pair's orders.
+            earlier_order = (
+                await session.exec(
+                    select(Order.order_id)
+                    .where(col(Order.authority_id) == participant.id, col(Order.hsp_id) == hsp.id)
+                    .limit(1)
+                )
+            ).first()
+            advance = None
+            if earlier_order is None:
+                advance = (
+                    await session.exec(
+                        select(Event.received_at)
+                        .where(
+                            col(Event.kind) == "advance_information_received",
+                            col(Event.actor) == participant.id,
+                            col(Event.hsp_id) == hsp.id,
+                        )
+                        .order_by(col(Event.seq).desc())
+                        .limit(1)
+                    )
+                ).first()
+            check_advance_information(
+                is_first_order=earlier_order is None,
+                advance_received_at=advance,
+                now=now,
+                emergency=is_emergency,
+                justification=justification if isinstance(justification, str) else None,
+            )
         # R19: deconfliction with other Member States' active items; duplicate URLs.
-        checks = await deconfliction.check_new_item(
-            uow, issuer=participant, hsp_id=hsp.id, urls=urls, now=now, holds_checked=True
-        )
+        if indexed:
+            checks = await deconfliction.check_new_item(
+                uow, issuer=participant, hsp_id=hsp.id, urls=urls, now=now, holds_checked=True
+            )
+        else:
+            checks = deconfliction.ItemChecks(
+                issuer_id=participant.id,
+                origin=origin_of(participant.role, participant.member_state),
+                hsp_id=hsp.id,
+                urls=[url for _, url in urls],
+                now=now,
+            )
         flags = order_flags(payload, authority=participant, hsp=hsp) + checks.flags
         order = Order(
             order_id=str(uuid.uuid4()),

@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from sqlalchemy import Table
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -46,10 +47,9 @@ from perci_sim.services.obligations import (
     cancel_obligations,
     claim_obligation,
     due_obligations,
-    find_latest,
-    find_open,
     open_obligation,
 )
+from perci_sim.storage.db import defer_insert
 from perci_sim.storage.log import iso_ms
 from perci_sim.storage.models import Event, Obligation, Order, OrderLifecycle, Participant
 from perci_sim.storage.registry import registry_snapshot
@@ -65,6 +65,7 @@ __all__ = [
     "europol_ids",
     "fire_due_obligations",
     "host_authority_for",
+    "keep_lifecycle",
     "lifecycle_of",
     "make_final",
     "next_report",
@@ -88,9 +89,30 @@ def _section(payload: dict[str, Any], name: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+#: ``session.info`` key of the lifecycle rows this session created or loaded, kept alive:
+#: the session's identity map holds its rows weakly, and a row nothing else refers to
+#: would be read again by the next ``session.get``.
+_LIFECYCLES = "perci_lifecycles"
+
+
+def _keep(session: AsyncSession, lifecycle: OrderLifecycle) -> None:
+    session.info.setdefault(_LIFECYCLES, {})[lifecycle.order_id] = lifecycle
+
+
 async def lifecycle_of(session: AsyncSession, order_id: str) -> OrderLifecycle | None:
     """The order's lifecycle projection (None for orders without one)."""
-    return await session.get(OrderLifecycle, order_id)
+    kept: dict[str, OrderLifecycle] | None = session.info.get(_LIFECYCLES)
+    if kept is not None and order_id in kept and kept[order_id] in session:
+        return kept[order_id]  # (unless expunged or deleted meanwhile)
+    loaded = await session.get(OrderLifecycle, order_id)
+    if loaded is not None:
+        _keep(session, loaded)
+    return loaded
+
+
+def keep_lifecycle(session: AsyncSession, lifecycle: OrderLifecycle) -> None:
+    """Let :func:`lifecycle_of` answer from ``lifecycle``, a row loaded in ``session``."""
+    _keep(session, lifecycle)
 
 
 async def host_authority_for(
@@ -118,6 +140,24 @@ async def europol_ids(session: AsyncSession) -> list[str]:
 
 def _flag(order: Order, flag: str) -> None:
     order.flags = [*order.flags, flag]
+
+
+_OBLIGATION_TABLE: Table = Obligation.__table__  # type: ignore[attr-defined]
+
+
+def _open_batched(uow: UnitOfWork, kind: ObligationKind, **fields: Any) -> None:
+    """:func:`open_obligation`, the row written with the transaction's other batched rows.
+
+    The ORM writes rows with an autoincrement key one statement each on SQLite; the
+    hot path's rows go through :func:`~perci_sim.storage.db.defer_insert` instead.
+    """
+    row = open_obligation(uow, kind, **fields)
+    uow.session.expunge(row)
+    defer_insert(
+        uow.session,
+        _OBLIGATION_TABLE,
+        {c.name: getattr(row, c.name) for c in _OBLIGATION_TABLE.columns if not c.primary_key},
+    )
 
 
 # --- hooks ---------------------------------------------------------------------------------------
@@ -181,6 +221,7 @@ async def _order_received(uow: UnitOfWork, order: Order, document: VerifiedDocum
                 "most six weeks after the decision (Art. 11(3))",
             )
     session.add(lifecycle)
+    _keep(session, lifecycle)
 
 
 async def _order_delivered(
@@ -218,7 +259,7 @@ async def _order_delivered(
                 f"{lifecycle.host_member_state} is registered to receive the copy (Art. 4(1))",
             )
         else:
-            open_obligation(
+            _open_batched(
                 uow,
                 K.OWN_SCRUTINY_WINDOW,
                 owed_by=host,
@@ -228,7 +269,7 @@ async def _order_delivered(
                 hsp_id=order.hsp_id,
             )
         # TCO Art. 4(4): the HSP's 48 hours run from its receipt of the order.
-        open_obligation(
+        _open_batched(
             uow,
             K.HSP_SCRUTINY_REQUEST_WINDOW,
             owed_by=order.hsp_id,
@@ -248,7 +289,7 @@ async def _order_delivered(
             )
         else:
             # R17, TCO Art. 3(9): final when the appeal deadline passes unused.
-            open_obligation(
+            _open_batched(
                 uow,
                 K.APPEAL_WINDOW,
                 owed_by=order.hsp_id,
@@ -259,7 +300,7 @@ async def _order_delivered(
                 data={"duration": lifecycle.appeal_duration},
             )
     if lifecycle.nondisclosure_until is not None:
-        open_obligation(
+        _open_batched(
             uow,
             K.NONDISCLOSURE,
             owed_by=order.hsp_id,
@@ -270,17 +311,41 @@ async def _order_delivered(
         )
 
 
+#: The Art. 4 windows whose latest row decides whether scrutiny is still possible.
+_SCRUTINY_WINDOWS = (
+    K.OWN_SCRUTINY_WINDOW,
+    K.HSP_SCRUTINY_REQUEST_WINDOW,
+    K.CP_SCRUTINY_REQUEST_WINDOW,
+)
+
+
 async def scrutiny_windows_open(session: AsyncSession, order_id: str, now: datetime) -> bool:
-    """True while an Art. 4 scrutiny window or a requested decision is pending (R14)."""
-    for kind in (
-        K.OWN_SCRUTINY_WINDOW,
-        K.HSP_SCRUTINY_REQUEST_WINDOW,
-        K.CP_SCRUTINY_REQUEST_WINDOW,
-    ):
-        row = await find_latest(session, kind, order_id=order_id)
-        if row is not None and row.status != "met" and now <= row.due_at:
+    """True while an Art. 4 scrutiny window or a requested decision is pending (R14).
+
+    A window is pending when its latest row that was not cancelled (``find_latest``)
+    is not met and not yet due; a decision when one of its rows is open
+    (``find_open``).  One query for the four.
+    """
+    kinds = [k.value for k in (*_SCRUTINY_WINDOWS, K.SCRUTINY_DECISION)]
+    rows = (
+        await session.exec(
+            select(Obligation.kind, Obligation.status, Obligation.due_at)
+            .where(
+                col(Obligation.order_id) == order_id,
+                col(Obligation.kind).in_(kinds),
+                col(Obligation.status) != "cancelled",
+            )
+            .order_by(col(Obligation.id).desc())
+        )
+    ).all()
+    latest: dict[str, tuple[str, datetime]] = {}
+    for kind, status, due in rows:
+        latest.setdefault(kind, (status, due))
+    for window in _SCRUTINY_WINDOWS:
+        found = latest.get(window.value)
+        if found is not None and found[0] != "met" and now <= found[1]:
             return True
-    return bool(await find_open(session, K.SCRUTINY_DECISION, order_id=order_id))
+    return any(kind == K.SCRUTINY_DECISION.value and status == "open" for kind, status, _ in rows)
 
 
 async def _feedback_data(

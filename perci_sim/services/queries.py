@@ -1,15 +1,23 @@
-"""Read-only views for a participant: only its own orders and events (else 404)."""
+"""Read-only views for a participant: only its own orders and events (else 404).
+
+A drill facilitator reads every order and event (services/audience.py).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, nulls_last
+from sqlalchemy import ColumnElement, false, nulls_last, true
 from sqlmodel import col, func, select
 
 from perci_sim.domain.states import OPEN_STATES, OrderState
-from perci_sim.services.audience import audience_clause, in_audience, own_or_shown
+from perci_sim.services.audience import (
+    audience_clause,
+    in_audience,
+    own_or_shown,
+    reads_everything,
+)
 from perci_sim.services.documents import is_party, load_order
 from perci_sim.services.errors import Forbidden
 from perci_sim.services.views import event_view, order_view
@@ -33,6 +41,8 @@ MAX_LIMIT = 1000
 
 
 def _own_orders(participant: ParticipantInfo) -> ColumnElement[bool]:
+    if reads_everything(participant):
+        return true()
     if participant.role == "authority":
         return col(Order.authority_id) == participant.id
     if participant.role == "hsp":
@@ -63,6 +73,7 @@ def event_visible_to(
     """True when an event with these parties is visible to ``participant`` (feed filter).
 
     ``audience`` is the event's ``data.visible_to``: third parties shown it (issue 3).
+    A facilitator sees every event (this is also the WebSocket feed's recipient filter).
     """
     if in_audience(participant, audience):
         return True
@@ -81,7 +92,7 @@ async def list_orders(
     limit: int = 100,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """The participant's own orders, newest first."""
+    """The participant's own orders (a facilitator: every order), newest first."""
     query = select(Order).where(_own_orders(participant))
     if state is not None:
         query = query.where(col(Order.state) == state.value)
@@ -124,7 +135,11 @@ async def order_history(
     async with db.read() as session:
         order = await load_order(session, order_id, participant)
         query = select(Event).where(col(Event.order_id) == order_id)
-        if not is_party(order, participant) and participant.role != "court":
+        if not (
+            is_party(order, participant)
+            or participant.role == "court"
+            or reads_everything(participant)
+        ):
             # A third party sees the events it was shown (TCO Art. 4, 11), no more.
             query = query.where(audience_clause(participant))
         rows = (await session.exec(query.order_by(col(Event.seq)))).all()

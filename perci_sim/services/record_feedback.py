@@ -41,6 +41,14 @@ async def record_feedback(
     async def handle(
         uow: UnitOfWork, order: Order, document: VerifiedDocument, now: datetime
     ) -> Event:
+        # Nothing read here depends on the order row's changes: it is written once, at
+        # commit, with its transition and any flag added below.
+        with uow.session.no_autoflush:
+            return await _handle(uow, order, document, now)
+
+    async def _handle(
+        uow: UnitOfWork, order: Order, document: VerifiedDocument, now: datetime
+    ) -> Event:
         section_a = _section(document.payload, "section_a")
         section_b = _section(document.payload, "section_b")
         # R9, TCO Art. 3(5): the stated receipt is the broker's record; no backdating.
@@ -94,4 +102,5 @@ async def record_feedback(
         message_type="feedback",
         role="hsp",
         handle=handle,
+        with_lifecycle=True,
     )

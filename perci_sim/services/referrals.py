@@ -17,18 +17,21 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import ColumnElement, false
+from sqlalchemy import ColumnElement, false, true
 from sqlmodel import col, select
 
-from perci_sim.crypto.verification import verify_document
+from perci_sim.crypto.verification import VerifiedDocument, verify_document
 from perci_sim.domain.deconfliction import origin_of
 from perci_sim.domain.errors import IllegalTransition
+from perci_sim.services.audience import reads_everything
 from perci_sim.services.context import BrokerContext
 from perci_sim.services.deconfliction import (
     ISSUER_ROLES,
+    ItemChecks,
     check_new_item,
     link_event,
     linked_item,
@@ -39,7 +42,7 @@ from perci_sim.services.deconfliction import (
 from perci_sim.services.documents import require_role
 from perci_sim.services.errors import NotFound, UnknownAddressee, WrongOrder
 from perci_sim.services.queries import MAX_LIMIT
-from perci_sim.services.unit_of_work import unit_of_work
+from perci_sim.services.unit_of_work import UnitOfWork, unit_of_work
 from perci_sim.services.views import event_view
 from perci_sim.storage.db import Database
 from perci_sim.storage.log import iso_ms
@@ -50,12 +53,18 @@ __all__ = [
     "ARTICLE",
     "NATURE",
     "ReferralResult",
+    "VerifiedReferral",
     "get_referral",
     "list_referrals",
+    "record_outcome",
+    "record_referral",
     "record_referral_outcome",
     "referral_history",
     "referral_view",
+    "replayed_referral",
     "send_referral",
+    "verify_referral",
+    "verify_referral_outcome",
 ]
 
 log = structlog.get_logger(__name__)
@@ -106,81 +115,199 @@ def _content_urls(payload: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-async def send_referral(
-    *, ctx: BrokerContext, participant: ParticipantInfo, token: str
-) -> ReferralResult:
-    """Record a referral and make it available to the HSP (R20), flagged as R19 requires."""
-    require_issuer(participant)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifiedReferral:
+    """A referral document that passed every check that needs no write lock."""
+
+    document: VerifiedDocument
+    hsp_id: str
+    #: The ``(json_pointer, url)`` pairs of its content.
+    urls: list[tuple[str, str]]
+
+
+async def verify_referral(
+    ctx: BrokerContext, participant: ParticipantInfo, token: str
+) -> VerifiedReferral:
+    """Verify a ``referral`` JWS of ``participant`` and its addressee (no write lock).
+
+    Raises:
+        PerciError: the document's problem (signature, type, schema, ``unknown_addressee``).
+    """
     document = await verify_document(
         ctx.db, token=token, expected_type="referral", participant_id=participant.id
     )
     payload = document.payload
     hsp_id = str(payload["recipient"])
-    urls = _content_urls(payload)
     hsp = await get_participant(ctx.db, hsp_id)
     if hsp is None or hsp.role != "hsp":
         raise UnknownAddressee(
             f"{hsp_id!r} is not a registered hosting service provider",
             errors=[{"field": "/recipient", "message": "is not a registered HSP"}],
         )
-    # R19: a held URL refuses the referral (and tells the holder), before anything is stored.
-    await refuse_if_held(
-        ctx, document=document, issuer=participant, item_kind="referral", urls=urls
-    )
-    async with unit_of_work(ctx) as uow:
-        session = uow.session
-        original = await uow.find_replay(document)
-        if original is not None:
-            earlier = await session.get(Referral, await linked_item(uow, "referral", original))
-            if earlier is None:  # pragma: no cover - recorded in one transaction
-                raise NotFound("the referral of the original document is missing")
-            return ReferralResult(
-                referral=referral_view(earlier), receipt=original.receipt or "", replayed=True
-            )
-        now = ctx.clock.now()
-        checks = await check_new_item(uow, issuer=participant, hsp_id=hsp_id, urls=urls, now=now)
-        referral = Referral(
-            referral_id=str(uuid.uuid4()),
-            reference_number=str(payload["reference_number"]),
-            sender_id=participant.id,
-            origin=origin_of(participant.role, participant.member_state),
-            hsp_id=hsp_id,
-            state="open",
-            urls=checks.urls,
-            flags=checks.flags,
-            document=token,
-            document_sha256=document.document_sha256,
-            received_at=now,
-            updated_at=now,
-        )
-        session.add(referral)
-        received = await uow.append(
-            kind="referral_received",
-            actor=participant.id,
-            received_at=now,
-            authority_id=participant.id,
-            hsp_id=hsp_id,
-            document=document,
-            data={
-                "article": ARTICLE,
-                "rule": "R20",
-                "referral_id": referral.referral_id,
-                "reference_number": referral.reference_number,
-                "urls": checks.urls,
-                # R20: voluntary consideration; never an order, a clock or a breach.
-                "voluntary": True,
-                "nature": NATURE,
-                "deadline_at": None,
-                "state": "open",
-                "flags": referral.flags,
-            },
-        )
-        await link_event(uow, "referral", referral.referral_id, received)
-        await record_new_item(uow, checks, item_kind="referral", item_id=referral.referral_id)
-    log.info("referral_received", referral_id=referral.referral_id, hsp_id=hsp_id)
+    return VerifiedReferral(document=document, hsp_id=hsp_id, urls=_content_urls(payload))
+
+
+async def replayed_referral(uow: UnitOfWork, original: Event) -> ReferralResult:
+    """The answer to a resent referral: the referral now, and the original receipt."""
+    earlier = await uow.session.get(Referral, await linked_item(uow, "referral", original))
+    if earlier is None:  # pragma: no cover - recorded in one transaction
+        raise NotFound("the referral of the original document is missing")
     return ReferralResult(
+        referral=referral_view(earlier), receipt=original.receipt or "", replayed=True
+    )
+
+
+async def record_referral(
+    uow: UnitOfWork,
+    *,
+    participant: ParticipantInfo,
+    item: VerifiedReferral,
+    now: datetime,
+    holds_checked: bool = False,
+    checks: ItemChecks | None = None,
+) -> tuple[ReferralResult, Event]:
+    """Inside ``uow``: flag (R19), record and deliver a new referral (R20).
+
+    Nothing is written before the R19 checks pass, so a refusal leaves ``uow`` clean.
+    ``checks``: what :func:`check_new_item` found, when the caller already knows it.
+    Returns the result and the ``referral_received`` event (its receipt).
+
+    Raises:
+        DeconflictionHoldActive: a URL is under another issuer's hold (unless
+            ``holds_checked`` or ``checks``: the caller checked them in ``uow``).
+    """
+    document, hsp_id = item.document, item.hsp_id
+    if checks is None:
+        checks = await check_new_item(
+            uow,
+            issuer=participant,
+            hsp_id=hsp_id,
+            urls=item.urls,
+            now=now,
+            holds_checked=holds_checked,
+        )
+    referral = Referral(
+        referral_id=str(uuid.uuid4()),
+        reference_number=str(document.payload["reference_number"]),
+        sender_id=participant.id,
+        origin=origin_of(participant.role, participant.member_state),
+        hsp_id=hsp_id,
+        state="open",
+        urls=checks.urls,
+        flags=checks.flags,
+        document=document.token,
+        document_sha256=document.document_sha256,
+        received_at=now,
+        updated_at=now,
+    )
+    uow.session.add(referral)
+    received = await uow.append(
+        kind="referral_received",
+        actor=participant.id,
+        received_at=now,
+        authority_id=participant.id,
+        hsp_id=hsp_id,
+        document=document,
+        data={
+            "article": ARTICLE,
+            "rule": "R20",
+            "referral_id": referral.referral_id,
+            "reference_number": referral.reference_number,
+            "urls": checks.urls,
+            # R20: voluntary consideration; never an order, a clock or a breach.
+            "voluntary": True,
+            "nature": NATURE,
+            "deadline_at": None,
+            "state": "open",
+            "flags": referral.flags,
+        },
+    )
+    await link_event(uow, "referral", referral.referral_id, received)
+    await record_new_item(uow, checks, item_kind="referral", item_id=referral.referral_id)
+    result = ReferralResult(
         referral=referral_view(referral), receipt=received.receipt or "", replayed=False
     )
+    return result, received
+
+
+async def send_referral(
+    *, ctx: BrokerContext, participant: ParticipantInfo, token: str
+) -> ReferralResult:
+    """Record a referral and make it available to the HSP (R20), flagged as R19 requires."""
+    require_issuer(participant)
+    item = await verify_referral(ctx, participant, token)
+    # R19: a held URL refuses the referral (and tells the holder), before anything is stored.
+    await refuse_if_held(
+        ctx, document=item.document, issuer=participant, item_kind="referral", urls=item.urls
+    )
+    async with unit_of_work(ctx) as uow:
+        original = await uow.find_replay(item.document)
+        if original is not None:
+            return await replayed_referral(uow, original)
+        result, _ = await record_referral(
+            uow, participant=participant, item=item, now=ctx.clock.now()
+        )
+    log.info("referral_received", referral_id=result.referral["referral_id"], hsp_id=item.hsp_id)
+    return result
+
+
+async def verify_referral_outcome(
+    ctx: BrokerContext, participant: ParticipantInfo, token: str
+) -> VerifiedDocument:
+    """Verify a ``referral_outcome`` JWS of the HSP ``participant`` (no write lock)."""
+    return await verify_document(
+        ctx.db, token=token, expected_type="referral_outcome", participant_id=participant.id
+    )
+
+
+async def record_outcome(
+    uow: UnitOfWork,
+    *,
+    participant: ParticipantInfo,
+    referral: Referral,
+    document: VerifiedDocument,
+    now: datetime,
+) -> tuple[ReferralResult, Event]:
+    """Inside ``uow``: record the HSP's one answer to ``referral`` (nothing written on refusal).
+
+    Raises:
+        IllegalTransition: the referral was already answered.
+    """
+    if referral.outcome is not None:
+        raise IllegalTransition(referral.state, "referral_outcome")
+    payload = document.payload
+    outcome = str(payload["outcome"])
+    reason = payload.get("reason")
+    referral.state = "answered"
+    referral.outcome = outcome
+    referral.outcome_reason = str(reason) if reason is not None else None
+    referral.outcome_at = now
+    referral.updated_at = now
+    uow.session.add(referral)
+    event = await uow.append(
+        kind="referral_outcome_received",
+        actor=participant.id,
+        received_at=now,
+        authority_id=referral.sender_id,
+        hsp_id=participant.id,
+        document=document,
+        data={
+            "article": ARTICLE,
+            "rule": "R20",
+            "referral_id": referral.referral_id,
+            "from_state": "open",
+            "state": "answered",
+            "outcome": outcome,
+            "reason": referral.outcome_reason,
+            "measure_at": payload.get("measure_at"),
+            "voluntary": True,
+        },
+    )
+    await link_event(uow, "referral", referral.referral_id, event)
+    result = ReferralResult(
+        referral=referral_view(referral), receipt=event.receipt or "", replayed=False
+    )
+    return result, event
 
 
 async def record_referral_outcome(
@@ -188,9 +315,7 @@ async def record_referral_outcome(
 ) -> ReferralResult:
     """The addressed HSP answers a referral, once; nothing it does or omits is a breach."""
     require_role(participant, "hsp")
-    document = await verify_document(
-        ctx.db, token=token, expected_type="referral_outcome", participant_id=participant.id
-    )
+    document = await verify_referral_outcome(ctx, participant, token)
     payload = document.payload
     if payload.get("referral_id") != referral_id:
         raise WrongOrder(
@@ -207,44 +332,18 @@ async def record_referral_outcome(
             return ReferralResult(
                 referral=referral_view(referral), receipt=original.receipt or "", replayed=True
             )
-        if referral.outcome is not None:
-            raise IllegalTransition(referral.state, "referral_outcome")
-        now = ctx.clock.now()
-        outcome = str(payload["outcome"])
-        reason = payload.get("reason")
-        referral.state = "answered"
-        referral.outcome = outcome
-        referral.outcome_reason = str(reason) if reason is not None else None
-        referral.outcome_at = now
-        referral.updated_at = now
-        uow.session.add(referral)
-        event = await uow.append(
-            kind="referral_outcome_received",
-            actor=participant.id,
-            received_at=now,
-            authority_id=referral.sender_id,
-            hsp_id=participant.id,
-            document=document,
-            data={
-                "article": ARTICLE,
-                "rule": "R20",
-                "referral_id": referral_id,
-                "from_state": "open",
-                "state": "answered",
-                "outcome": outcome,
-                "reason": referral.outcome_reason,
-                "measure_at": payload.get("measure_at"),
-                "voluntary": True,
-            },
+        result, _ = await record_outcome(
+            uow, participant=participant, referral=referral, document=document, now=ctx.clock.now()
         )
-        await link_event(uow, "referral", referral_id, event)
-    log.info("referral_outcome_received", referral_id=referral_id, outcome=outcome)
-    return ReferralResult(
-        referral=referral_view(referral), receipt=event.receipt or "", replayed=False
+    log.info(
+        "referral_outcome_received", referral_id=referral_id, outcome=result.referral["outcome"]
     )
+    return result
 
 
 def _own_referrals(participant: ParticipantInfo) -> ColumnElement[bool]:
+    if reads_everything(participant):  # a drill facilitator (read-only)
+        return true()
     if participant.role in ISSUER_ROLES:
         return col(Referral.sender_id) == participant.id
     if participant.role == "hsp":
@@ -253,6 +352,8 @@ def _own_referrals(participant: ParticipantInfo) -> ColumnElement[bool]:
 
 
 def _is_party(referral: Referral, participant: ParticipantInfo) -> bool:
+    if reads_everything(participant):
+        return True
     if participant.role in ISSUER_ROLES:
         return referral.sender_id == participant.id
     return participant.role == "hsp" and referral.hsp_id == participant.id
@@ -292,11 +393,13 @@ async def referral_history(
 ) -> list[dict[str, Any]]:
     """The referral's events the participant may see, in log order."""
     await get_referral(db, participant, referral_id)
-    mine = (
-        col(Event.authority_id) == participant.id
-        if participant.role in ISSUER_ROLES
-        else col(Event.hsp_id) == participant.id
-    )
+    mine: ColumnElement[bool]
+    if reads_everything(participant):
+        mine = true()
+    elif participant.role in ISSUER_ROLES:
+        mine = col(Event.authority_id) == participant.id
+    else:
+        mine = col(Event.hsp_id) == participant.id
     async with db.read() as session:
         rows = (
             await session.exec(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert, inspect
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -24,11 +24,14 @@ from perci_sim.services.context import BrokerContext
 from perci_sim.services.errors import DuplicateMessage
 from perci_sim.services.lifecycle_effects import after_order_event, before_order_event
 from perci_sim.services.views import receipt_payload
-from perci_sim.storage.log import append_event
+from perci_sim.storage.db import defer_insert
+from perci_sim.storage.log import append_event, remember_tail, tail_subqueries
 from perci_sim.storage.models import Delivery, Event, EventAudience, Order, Timer
 from perci_sim.storage.registry import get_participant
 
 __all__ = ["UnitOfWork", "unit_of_work"]
+
+_EVENT_AUDIENCE: Table = EventAudience.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(slots=True)
@@ -42,6 +45,8 @@ class UnitOfWork:
     timers_cancelled: bool = False
     deliveries: int = 0
     _webhooks: dict[str, str | None] = field(default_factory=dict)
+    #: Orders whose clock round this transaction started.
+    _rounds_started: set[str] = field(default_factory=set)
 
     async def append(
         self,
@@ -90,9 +95,11 @@ class UnitOfWork:
         )
         self.events.append(event)
         for participant_id in shown:
-            assert event.seq is not None  # set by append_event
-            self.session.add(
-                EventAudience(event_seq=event.seq, participant_id=participant_id, order_id=order_id)
+            # Core, batched with the event (storage/db.py defer_insert).
+            defer_insert(
+                self.session,
+                _EVENT_AUDIENCE,
+                {"event_seq": event.seq, "participant_id": participant_id, "order_id": order_id},
             )
         if hsp_id is not None:
             await self._queue_delivery(event, hsp_id, received_at)
@@ -149,7 +156,10 @@ class UnitOfWork:
         TCO Art. 3(3): one hour from receipt; Art. 3(7)/(8): a fresh hour after the
         grounds cease or the clarification arrives (R6, R7).
         """
-        await self.cancel_timers(order)
+        if not (inspect(order).transient and order.order_id not in self._rounds_started):
+            # A new order (never added to a session) has no timers to cancel yet.
+            await self.cancel_timers(order)
+        self._rounds_started.add(order.order_id)
         due = timers_for_round(started_at)
         # One executemany (Core, on the transaction's connection): the rows are not
         # needed as ORM objects here.
@@ -195,14 +205,21 @@ class UnitOfWork:
         Idempotency (docs/API.md): the same ``(sender, message_id)`` with the same
         payload returns the original receipt; with another payload it is refused.
         """
-        original = (
-            await self.session.exec(
-                select(Event).where(
-                    col(Event.actor) == document.sender,
-                    col(Event.message_id) == document.message_id,
-                )
+        # One statement: the idempotency probe and the log's tail (read once per
+        # transaction by the first append otherwise).
+        tail_seq, tail_hash = tail_subqueries()
+        probe = (
+            select(Event.seq)
+            .where(
+                col(Event.actor) == document.sender, col(Event.message_id) == document.message_id
             )
-        ).first()
+            .scalar_subquery()
+        )
+        row = (await self.session.exec(select(probe, tail_seq, tail_hash))).one()
+        remember_tail(self.session, row[1], row[2])
+        if row[0] is None:
+            return None
+        original = await self.session.get(Event, row[0])
         if original is None:
             return None
         if original.payload_sha256 != document.payload_sha256:

@@ -25,25 +25,83 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import event, text
+from sqlalchemy import Insert, Table, event, insert, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from perci_sim.storage import models  # noqa: F401  (registers the tables)
 
-__all__ = ["Database", "create_schema", "open_database"]
+__all__ = ["Database", "create_schema", "defer_insert", "flush_deferred", "open_database"]
 
 log = structlog.get_logger(__name__)
 
 #: Execution option that marks a connection as a serialized writer.
 _WRITE_OPTION = "perci_write"
+#: Execution option of a connection whose reads each run alone: no explicit BEGIN.
+_SINGLE_OPTION = "perci_single_statement"
 #: Key of the PostgreSQL advisory lock that serializes appends to the log.
 _PG_LOG_LOCK = 0x5045_5243  # "PERC"
 #: How long SQLite waits for another process's write lock before failing.
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
+#: ``session.info`` key of the rows inserted with :func:`defer_insert`, not yet written.
+_DEFERRED_KEY = "perci_deferred_inserts"
+
+
+#: One INSERT statement per table (its cache key is computed once).
+_INSERTS: dict[Table, Insert] = {}
+
+
+def defer_insert(session: AsyncSession | Session, table: Table, row: dict[str, Any]) -> None:
+    """Insert ``row`` into ``table`` in the session's transaction, batched (Core, no ORM).
+
+    The hot path's write-only rows (log events, audiences, deliveries) are written
+    together, one executemany per table in the order first deferred: before the next
+    statement run through the session (so the transaction's own queries see them),
+    at commit at the latest, or when :func:`flush_deferred` is called.  Nothing is
+    written when the transaction rolls back.  ``table`` must not have a foreign key
+    to a row the ORM has not flushed yet (the rows are written before the ORM's).
+    """
+    pending: dict[Table, list[dict[str, Any]]] = session.info.setdefault(_DEFERRED_KEY, {})
+    pending.setdefault(table, []).append(row)
+
+
+def _write_deferred(session: Session) -> None:
+    pending: dict[Table, list[dict[str, Any]]] | None = session.info.pop(_DEFERRED_KEY, None)
+    if pending:
+        conn = session.connection()
+        for table, rows in pending.items():
+            statement = _INSERTS.get(table)
+            if statement is None:
+                statement = _INSERTS[table] = insert(table)
+            conn.execute(statement, rows)
+
+
+async def flush_deferred(session: AsyncSession) -> None:
+    """Write the rows :func:`defer_insert` holds for the session's transaction now."""
+    if session.info.get(_DEFERRED_KEY):
+        await session.run_sync(_write_deferred)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _before_statement(orm_execute_state: ORMExecuteState) -> None:
+    if orm_execute_state.session.info.get(_DEFERRED_KEY):
+        _write_deferred(orm_execute_state.session)
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    _write_deferred(session)
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_DEFERRED_KEY, None)
 
 
 class Database:
@@ -52,6 +110,7 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._write_engine = engine.execution_options(**{_WRITE_OPTION: True})
+        self._single_engine = engine.execution_options(**{_SINGLE_OPTION: True})
         self._lock = asyncio.Lock()
         # One shared connection (SQLite :memory:): reads must not interleave with writes.
         self._serialize_reads = isinstance(engine.pool, StaticPool)
@@ -73,12 +132,17 @@ class Database:
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
-        """A Core connection for reading (no ORM session: the hot path); rolled back on exit."""
+        """A Core connection for one-statement reads (no ORM session: the hot path).
+
+        On SQLite no ``BEGIN`` is sent: each statement runs on its own, which is
+        atomic and sees every transaction committed before it.  Several statements
+        that must see one snapshot belong in :meth:`read`.  Rolled back on exit.
+        """
         if self._serialize_reads:
-            async with self._lock, self.engine.connect() as conn:
+            async with self._lock, self._single_engine.connect() as conn:
                 yield conn
             return
-        async with self.engine.connect() as conn:
+        async with self._single_engine.connect() as conn:
             yield conn
 
     @asynccontextmanager
@@ -127,8 +191,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = conn.get_execution_options()
+        if options.get(_SINGLE_OPTION, False):
+            return  # one-statement reads (Database.connect): SQLite's autocommit
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(_WRITE_OPTION, False) else "BEGIN")
 
 
 async def create_schema(engine: AsyncEngine) -> None:

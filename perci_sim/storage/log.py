@@ -30,12 +30,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import ScalarSelect, Table
+from sqlalchemy import event as sa_event
+from sqlalchemy import select as sa_select
+from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from perci_schemas import jws
 from perci_schemas.keys import PublicKey, load_public
-from perci_sim.storage.db import Database
+from perci_sim.storage.db import Database, defer_insert, flush_deferred
 from perci_sim.storage.models import Event, ParticipantKey
 
 __all__ = [
@@ -44,8 +48,11 @@ __all__ = [
     "LogReport",
     "append_event",
     "chain_hash",
+    "flush_events",
     "hashed_record",
     "iso_ms",
+    "remember_tail",
+    "tail_subqueries",
     "verify_log",
 ]
 
@@ -123,6 +130,66 @@ def chain_hash(prev_hash: str, record: Mapping[str, Any]) -> str:
 #: ``session.info`` key of the (seq, hash) this transaction last appended.
 _TAIL_KEY = "perci_log_tail"
 
+_EVENT_TABLE: Table = Event.__table__  # type: ignore[attr-defined]
+_TAIL = (
+    sa_select(_EVENT_TABLE.c.seq, _EVENT_TABLE.c.hash).order_by(_EVENT_TABLE.c.seq.desc()).limit(1)
+)
+
+
+def _event_row(event: Event) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "event_id": event.event_id,
+        "order_id": event.order_id,
+        "kind": event.kind,
+        "actor": event.actor,
+        "authority_id": event.authority_id,
+        "hsp_id": event.hsp_id,
+        "received_at": event.received_at,
+        "sent_at": event.sent_at,
+        "message_id": event.message_id,
+        "document": event.document,
+        "document_sha256": event.document_sha256,
+        "payload_sha256": event.payload_sha256,
+        "data": event.data,
+        "receipt": event.receipt,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }
+
+
+def tail_subqueries() -> tuple[ScalarSelect[Any], ScalarSelect[Any]]:
+    """The log's tail ``(seq, hash)`` as two scalar subqueries, to add to another query
+    run at the start of a write transaction (see :func:`remember_tail`)."""
+    last = _EVENT_TABLE.c.seq.desc()
+    return (
+        sa_select(_EVENT_TABLE.c.seq).order_by(last).limit(1).scalar_subquery(),
+        sa_select(_EVENT_TABLE.c.hash).order_by(last).limit(1).scalar_subquery(),
+    )
+
+
+def remember_tail(session: AsyncSession, seq: int | None, hash: str | None) -> None:
+    """Record the tail read by :func:`tail_subqueries` in this write transaction.
+
+    The write lock is held from the transaction's first statement, so the tail read
+    in it stays the tail until this transaction appends; an already known tail (this
+    transaction appended) is kept.
+    """
+    if _TAIL_KEY not in session.info:
+        session.info[_TAIL_KEY] = (seq, hash or GENESIS_HASH)
+
+
+async def flush_events(session: AsyncSession) -> None:
+    """Write the events appended in this transaction now (they are otherwise written
+    before the next statement run through ``session``, or at commit)."""
+    await flush_deferred(session)
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _forget_tail(session: Session) -> None:
+    # The tail a rolled-back transaction appended is not the log's.
+    session.info.pop(_TAIL_KEY, None)
+
 
 async def append_event(
     session: AsyncSession,
@@ -145,17 +212,19 @@ async def append_event(
 
     ``sign_receipt``, for a party's document, is given the sealed event (seq and
     hash set) and returns the broker's receipt to store with it.
+
+    The row is written with the transaction's other appended events in one
+    statement: before the next statement run through ``session`` (so every query
+    of the transaction sees it), at commit at the latest, or by :func:`flush_events`.
+    The returned event is not attached to the session.
     """
-    await session.flush()
     # The tail is read once per transaction: the write lock is held, so the events
     # this transaction appended are the tail after that.
     tail: tuple[int | None, str] | None = session.info.get(_TAIL_KEY)
     if tail is None:
-        tail = (
-            await session.exec(
-                select(Event.seq, Event.hash).order_by(col(Event.seq).desc()).limit(1)
-            )
-        ).first()
+        conn = await session.connection()
+        row = (await conn.execute(_TAIL)).first()
+        tail = (row[0], row[1]) if row is not None else None
     seq, prev_hash = 1, GENESIS_HASH
     if tail is not None and tail[0] is not None:
         seq, prev_hash = tail[0] + 1, tail[1]
@@ -180,8 +249,7 @@ async def append_event(
     event.hash = chain_hash(prev_hash, hashed_record(event))
     if sign_receipt is not None:
         event.receipt = sign_receipt(event)
-    session.add(event)
-    await session.flush()
+    defer_insert(session, _EVENT_TABLE, _event_row(event))
     session.info[_TAIL_KEY] = (seq, event.hash)
     return event
 

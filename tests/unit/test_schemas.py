@@ -711,9 +711,17 @@ class TestOpenAPI:
         assert public == {"/v1/health", "/v1/clock", "/v1/broker/jwks"}
 
     def test_document_routes_take_a_jws(self) -> None:
-        """Every POST takes {jws} and answers 201 with a receipt, 200 on replay."""
+        """Every POST takes {jws} and answers 201 with a receipt, 200 on replay.
+
+        The exceptions: a drill facilitator's clock skip (no document, no receipt), and the
+        batch routes (test_batch_routes_take_documents).
+        """
         document = openapi()
-        posts = {path: item["post"] for path, item in document["paths"].items() if "post" in item}
+        posts = {
+            path: item["post"]
+            for path, item in document["paths"].items()
+            if "post" in item and path != "/v1/clock/advance" and not path.endswith("/batch")
+        }
         assert len(posts) >= 8
         body = resolve_pointer(document, "/components/requestBodies/SignedDocument")
         jws_schema = body["content"]["application/json"]["schema"]
@@ -725,6 +733,25 @@ class TestOpenAPI:
             ), path
             answer = operation["responses"]["201"]["content"]["application/json"]["schema"]["$ref"]
             assert "receipt" in resolve_pointer(document, answer.lstrip("#"))["required"], path
+
+    def test_batch_routes_take_documents(self) -> None:
+        """A batch POST takes {documents: [JWS]} and answers 200 with one result per item."""
+        document = openapi()
+        batches = {p: i["post"] for p, i in document["paths"].items() if p.endswith("/batch")}
+        assert set(batches) == {"/v1/referrals/batch", "/v1/referral-outcomes/batch"}
+        for path, operation in batches.items():
+            assert operation["requestBody"] == {"$ref": "#/components/requestBodies/DocumentBatch"}
+            assert {"200", "400", "401", "403", "413", "422"} <= set(operation["responses"]), path
+            answer = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+            assert resolve_pointer(document, answer.lstrip("#")) == {
+                "$ref": f"{ID_BASE}referral_batch_result.schema.json"
+            }
+        body = resolve_pointer(document, "/components/requestBodies/DocumentBatch")
+        schema = body["content"]["application/json"]["schema"]["$ref"]
+        assert resolve_pointer(document, schema.lstrip("#")) == {
+            "$ref": f"{ID_BASE}document_batch.schema.json"
+        }
+        assert load_schema("document_batch")["properties"]["documents"]["maxItems"] == 500
 
     def test_order_routes_take_the_order_id(self) -> None:
         """Routes under /v1/orders/{order_id} declare the path parameter and 404."""

@@ -1,0 +1,318 @@
+"""Benchmark of the drill engine: a Referral Action Day end to end, and deadline lateness.
+
+Two parts, each against a real broker process on 127.0.0.1:
+
+1. **The scenario** (default ``scenarios/referral-action-day.yaml``) through
+   :func:`perci_sim.drills.runner.run_drill`: the broker, the simulated parties
+   driven through the SDKs, the report.  Figures: wall time of the whole drill
+   (start-up, the crisis, the report and verify-log), items (orders + referrals)
+   delivered and answered, items per second, peak memory of the runner and of the
+   broker (the largest child process: ``RUSAGE_CHILDREN``).
+2. **Deadline lateness at speed 10 and 60** (``--probe-speeds``): a fresh broker at
+   that speed; an authority issues ``--probe-orders`` emergency orders to an HSP
+   that never answers, a few simulated seconds apart; the facilitator fast-forwards
+   the clock (``POST /v1/clock/advance``) to 20 simulated seconds before the first
+   deadline, and the broker's own timer takes it from there.  Lateness is
+   ``received_at`` of each ``deadline_missed`` event minus the order's
+   ``deadline_at``, in simulated seconds, while another authority keeps the broker
+   busy with ``--probe-load`` referrals a second.  Goal (issue 4): within 1 s at
+   speed 10, within 5 s at speed 60.
+
+The LAST line of stdout is one JSON object; progress goes to stderr.  Exit status 1
+when the drill failed, an item was not answered, or a probe lost a deadline.
+
+    python bench/drill.py                                   # the whole RAD + probes
+    python bench/drill.py --scenario scenarios/small-crisis.yaml --probe-orders 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SCENARIO = ROOT / "scenarios" / "referral-action-day.yaml"
+#: Simulated seconds between the probe's orders, and the lead left before the first deadline.
+PROBE_SPACING_S = 3.0
+PROBE_LEAD_S = 20.0
+#: Lateness goals of issue 4, simulated seconds, by clock speed.
+LATENESS_GOALS = {10.0: 1.0, 60.0: 5.0}
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def percentiles(samples: Sequence[float]) -> dict[str, float | int | None]:
+    """Nearest-rank p50/p99 and max, rounded to the millisecond."""
+    if not samples:
+        return {"n": 0, "p50": None, "p99": None, "max": None}
+    ordered = sorted(samples)
+
+    def rank(p: float) -> float:
+        return round(ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)], 3)
+
+    return {"n": len(ordered), "p50": rank(50), "p99": rank(99), "max": round(ordered[-1], 3)}
+
+
+def _rss_mb(usage: resource.struct_rusage) -> float:
+    return round(usage.ru_maxrss / 1024, 1)  # Linux: KiB
+
+
+def run_scenario(path: Path, speed: float | None, report_dir: Path) -> dict[str, Any]:
+    """Part 1: run the drill and read its figures from report.json."""
+    from rich.console import Console
+
+    from perci_sim.drills.runner import run_drill
+    from perci_sim.drills.scenario import load_scenario
+
+    scenario = load_scenario(path)
+    started = time.monotonic()
+    result = run_drill(
+        scenario,
+        report_dir=report_dir,
+        speed=speed,
+        console=Console(stderr=True),
+        max_wall_s=1800.0,
+    )
+    wall = time.monotonic() - started
+    report = result.report
+    overall = report.get("overall", {})
+    referrals = report.get("referrals", {}).get("overall", {}) if "referrals" in report else {}
+    orders = int(overall.get("orders_received", 0))
+    orders_answered = orders - int(overall.get("open_at_end", 0))
+    referred = int(referrals.get("received", 0))
+    referrals_answered = int(referrals.get("removed", 0)) + int(referrals.get("not_removed", 0))
+    items = orders + referred
+    return {
+        "scenario": scenario.name,
+        "speed": report.get("scenario", {}).get("speed"),
+        "simulated_s": report.get("scenario", {}).get("simulated_s"),
+        "wall_s": round(wall, 3),
+        "orders": orders,
+        "orders_settled": orders_answered,
+        "referrals": referred,
+        "referrals_answered": referrals_answered,
+        "items": items,
+        "items_per_s": round(items / wall, 2) if wall > 0 else None,
+        "peak_rss_mb": {
+            "runner": _rss_mb(resource.getrusage(resource.RUSAGE_SELF)),
+            "broker": _rss_mb(resource.getrusage(resource.RUSAGE_CHILDREN)),
+        },
+        "drill_ok": result.ok,
+        "log_verified": report.get("verify_log", {}).get("ok")
+        if isinstance(report.get("verify_log"), dict)
+        else report.get("verify_log"),
+        "errors": len(report.get("errors", [])),
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_healthy(url: str, broker: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if broker.poll() is not None:
+            raise RuntimeError(f"the broker exited with status {broker.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/v1/health", timeout=1.0):
+                return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.1)
+    raise RuntimeError("the broker did not answer /v1/health in time")
+
+
+async def _background_load(home: Path, url: str, per_s: float, stop: asyncio.Event) -> int:
+    """Referral batches from es-cgi to hsp-beta at ``per_s`` items a second, until ``stop``."""
+    from authority_client import AuthorityClient
+    from perci_sim.bootstrap import credentials_path
+
+    sent = 0
+    batch = max(1, int(per_s / 10))
+    async with AuthorityClient.from_credentials(
+        credentials_path(home, "es-cgi"), broker_url=url
+    ) as client:
+        started = time.monotonic()
+        while not stop.is_set():
+            items = [
+                {
+                    "hsp_id": "hsp-beta",
+                    "urls": [f"https://beta.example/load/{sent + i}"],
+                    "details": "Background load",
+                }
+                for i in range(batch)
+            ]
+            await client.send_referral_batch(items)
+            sent += batch
+            ahead = sent / per_s - (time.monotonic() - started)
+            if ahead > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), ahead)
+    return sent
+
+
+async def _probe_exchange(
+    home: Path, url: str, orders: int, speed: float, load_per_s: float
+) -> tuple[list[float], int]:
+    """Issue orders nobody answers, fast-forward, wait for every deadline_missed."""
+    stop = asyncio.Event()
+    load = (
+        asyncio.create_task(_background_load(home, url, load_per_s, stop))
+        if load_per_s > 0
+        else None
+    )
+    try:
+        lateness = await _probe_deadlines(home, url, orders, speed)
+    finally:
+        stop.set()
+        loaded = await load if load is not None else 0
+    return lateness, loaded
+
+
+async def _probe_deadlines(home: Path, url: str, orders: int, speed: float) -> list[float]:
+    from authority_client import AuthorityClient
+    from perci_schemas.client_facilitator import FacilitatorClient
+    from perci_schemas.client_views import parse_time
+    from perci_sim.bootstrap import credentials_path
+
+    authority = AuthorityClient.from_credentials(credentials_path(home, "de-bka"), broker_url=url)
+    facilitator = FacilitatorClient.from_credentials(
+        credentials_path(home, "facilitator"), broker_url=url
+    )
+    async with authority, facilitator:
+        deadlines: dict[str, datetime] = {}
+        for n in range(orders):
+            order = await authority.prepare_order(
+                hsp_id="hsp-alpha",
+                urls=[f"https://alpha.example/probe/{n}"],
+                reasons=["a"],
+                details="Deadline lateness probe",
+                emergency_justification="Probe: imminent dissemination (Art. 3(2))",
+            )
+            issued = await authority.issue_order(order)
+            deadline_at = issued.order["deadline_at"]
+            assert deadline_at is not None
+            deadlines[issued.order["order_id"]] = parse_time(deadline_at)
+            await asyncio.sleep(PROBE_SPACING_S / speed)
+        first = min(deadlines.values())
+        await facilitator.advance_clock(to=first - timedelta(seconds=PROBE_LEAD_S))
+        last = max(deadlines.values())
+        budget = (last - first).total_seconds() / speed + PROBE_LEAD_S / speed + 30.0
+        missed: dict[str, datetime] = {}
+        after = 0
+        stop_at = time.monotonic() + budget
+        while len(missed) < len(deadlines) and time.monotonic() < stop_at:
+            page = await authority.events(after)
+            for event in page.events:
+                if event["kind"] == "deadline_missed" and event["order_id"] in deadlines:
+                    missed.setdefault(event["order_id"], parse_time(event["received_at"]))
+            after = page.last_seq
+            await asyncio.sleep(0.05)
+        return [(missed[o] - deadlines[o]).total_seconds() for o in deadlines if o in missed]
+
+
+def probe_lateness(speed: float, orders: int, load_per_s: float) -> dict[str, Any]:
+    """Part 2 at one speed: a fresh broker, orders, a fast-forward, the timer's lateness."""
+    from perci_sim.bootstrap import init_home
+
+    with tempfile.TemporaryDirectory(prefix="perci-bench-probe-") as tmp:
+        home = Path(tmp)
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        asyncio.run(init_home(home, broker_url=url))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PERCI_")}
+        env["PERCI_LOG_FORMAT"] = "json"
+        command = [sys.executable, "-m", "perci_sim", "serve", "--home", str(home)]
+        command += ["--host", "127.0.0.1", "--port", str(port), "--speed", repr(speed)]
+        with (home / "broker.log").open("wb") as log:
+            broker = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            _wait_healthy(url, broker)
+            lateness, loaded = asyncio.run(_probe_exchange(home, url, orders, speed, load_per_s))
+        finally:
+            broker.terminate()
+            try:
+                broker.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                broker.kill()
+                broker.wait()
+    figures: dict[str, Any] = percentiles(lateness)
+    figures["orders"] = orders
+    figures["background_referrals"] = loaded
+    figures["background_referrals_per_s"] = load_per_s
+    figures["lost"] = orders - len(lateness)
+    goal = LATENESS_GOALS.get(speed)
+    figures["goal_s"] = goal
+    figures["within_goal"] = (
+        None
+        if goal is None or not lateness
+        else bool(max(lateness) <= goal and not figures["lost"])
+    )
+    return figures
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO)
+    parser.add_argument("--speed", type=float, default=None, help="override the scenario's")
+    parser.add_argument("--no-scenario", action="store_true", help="only the lateness probes")
+    parser.add_argument(
+        "--probe-speeds", type=float, nargs="*", default=[10.0, 60.0], help="empty: no probe"
+    )
+    parser.add_argument("--probe-orders", type=int, default=20)
+    parser.add_argument(
+        "--probe-load",
+        type=float,
+        default=100.0,
+        help="referrals a second sent by another authority during each probe (0: idle broker)",
+    )
+    parser.add_argument("--keep", type=Path, default=None, help="write the drill report here")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    figures: dict[str, Any] = {"benchmark": "drill", "problems": []}
+    if not args.no_scenario:
+        say(f"drill: {args.scenario}")
+        with tempfile.TemporaryDirectory(prefix="perci-bench-drill-") as tmp:
+            report_dir = args.keep or Path(tmp) / "report"
+            figures.update(run_scenario(args.scenario, args.speed, report_dir))
+        if not figures["drill_ok"]:
+            figures["problems"].append("the drill failed (see its report's errors)")
+        if figures["orders_settled"] < figures["orders"]:
+            figures["problems"].append("orders left open at the end")
+    lateness: dict[str, Any] = {}
+    for speed in args.probe_speeds:
+        say(f"deadline lateness probe at speed {speed:g}: {args.probe_orders} orders")
+        probe = probe_lateness(speed, args.probe_orders, args.probe_load)
+        lateness[f"speed_{speed:g}"] = probe
+        if probe["lost"]:
+            figures["problems"].append(f"speed {speed:g}: {probe['lost']} deadlines not recorded")
+    figures["deadline_lateness_s"] = lateness
+    print(json.dumps(figures))
+    return 1 if figures["problems"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
