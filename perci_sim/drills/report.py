@@ -1,8 +1,10 @@
 """The after-action report of a drill: ``report.json`` and a self-contained ``report.html``.
 
-Figures come from the broker's event log alone (the events every party of the
-scenario may read over HTTP, merged by ``seq``), plus the runner's journal for
-what the log cannot hold (the injects as played, orders the broker refused).
+Figures come from the broker's event log alone (read whole by the facilitator,
+or the events every party of the scenario may read, merged by ``seq``:
+:mod:`perci_sim.drills.events`), plus the runner's journal for what the log
+cannot hold (the injects as played, orders and referrals the broker refused).
+The HTML page is :mod:`perci_sim.drills.report_html`.
 Counting rules (docs/DRILLS.md):
 
 * an order is *received* by an HSP when ``order_delivered`` is logged; its time
@@ -13,13 +15,19 @@ Counting rules (docs/DRILLS.md):
 * *Annex III by reason*: each reason of each ``impossibility_received``;
 * *overdue at the end*: orders whose last state in the log is ``overdue``;
 * acknowledgement time: first ``acknowledgement_received`` − first delivery;
-* clarification response time: ``clarification_received`` − the Annex III before it.
+* clarification response time: ``clarification_received`` − the Annex III before it;
+* a referral is *received* by an HSP when ``referral_received`` is logged (its
+  document's ``recipient``); *removed* / *not removed*: the outcome of its
+  ``referral_outcome_received``; *unanswered*: no outcome at the end; time to
+  outcome: the outcome's ``measure_at`` (removed) or ``received_at`` (not removed)
+  − the referral's ``received_at``;
+* scrutiny decisions: ``scrutiny_decision_received`` by outcome, per deciding
+  authority; reinstatements: ``reinstatement_received``, per HSP.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import json
 import math
 import statistics
@@ -38,10 +46,11 @@ if TYPE_CHECKING:
 __all__ = [
     "SEED_STABLE",
     "OrderFacts",
+    "ReferralFacts",
     "build_report",
     "order_facts",
     "percentile",
-    "render_html",
+    "referral_facts",
     "write_report",
 ]
 
@@ -58,6 +67,14 @@ SEED_STABLE: tuple[str, ...] = (
     "orders_issued",
     "orders_refused",
     "clarifications_asked",
+    "referrals_received",
+    "referrals_removed",
+    "referrals_not_removed",
+    "referrals_unanswered",
+    "referrals_sent",
+    "referrals_refused",
+    "scrutiny_decisions",
+    "reinstated",
 )
 
 _OPEN = frozenset(
@@ -84,6 +101,8 @@ class OrderFacts:
     deadline_at: datetime | None = None
     annex_iii: list[tuple[datetime, list[str]]] = field(default_factory=list)
     clarifications: list[datetime] = field(default_factory=list)
+    scrutiny: list[tuple[str, str]] = field(default_factory=list)  # (authority, outcome)
+    reinstated_at: datetime | None = None
 
     @property
     def time_to_removal_min(self) -> float | None:
@@ -154,7 +173,61 @@ def order_facts(events: Iterable[Mapping[str, Any]]) -> dict[str, OrderFacts]:
             facts.withdrawn = True
         elif kind == "deadline_missed":
             facts.deadlines_missed += 1
+        elif kind == "scrutiny_decision_received":
+            facts.scrutiny.append((str(event["actor"]), str(data.get("outcome"))))
+        elif kind == "reinstatement_received" and facts.reinstated_at is None:
+            facts.reinstated_at = at
     return orders
+
+
+@dataclass(slots=True)
+class ReferralFacts:
+    """What the log says about one referral (R20: voluntary, no deadline)."""
+
+    referral_id: str
+    sender_id: str
+    hsp_id: str
+    reference: str
+    received_at: datetime
+    outcome: str | None = None
+    answered_at: datetime | None = None
+    measure_at: datetime | None = None
+    reason: str | None = None
+
+    @property
+    def time_to_outcome_min(self) -> float | None:
+        """Minutes from the referral to its outcome (``measure_at`` when removed)."""
+        done = self.measure_at or self.answered_at
+        if done is None:
+            return None
+        return (done - self.received_at).total_seconds() / 60.0
+
+
+def referral_facts(events: Iterable[Mapping[str, Any]]) -> dict[str, ReferralFacts]:
+    """Fold the log into one :class:`ReferralFacts` per referral, in log order."""
+    referrals: dict[str, ReferralFacts] = {}
+    for event in sorted(events, key=lambda e: int(e["seq"])):
+        kind, data = event["kind"], event.get("data") or {}
+        referral_id = data.get("referral_id")
+        if not isinstance(referral_id, str):
+            continue
+        if kind == "referral_received":
+            payload = _payload(event.get("document"))
+            referrals[referral_id] = ReferralFacts(
+                referral_id=referral_id,
+                sender_id=str(event["actor"]),
+                hsp_id=str(payload.get("recipient", "?")),
+                reference=str(data.get("reference_number", "")),
+                received_at=parse_time(event["received_at"]),
+            )
+        elif kind == "referral_outcome_received" and referral_id in referrals:
+            facts = referrals[referral_id]
+            facts.outcome = str(data.get("outcome"))
+            facts.answered_at = parse_time(event["received_at"])
+            measure = data.get("measure_at")
+            facts.measure_at = parse_time(measure) if isinstance(measure, str) else None
+            facts.reason = data.get("reason")
+    return referrals
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:
@@ -190,6 +263,17 @@ def _overdue(order: OrderFacts, ended_at: datetime) -> bool:
     )
 
 
+def _referral_figures(referrals: Sequence[ReferralFacts]) -> dict[str, Any]:
+    times = [t for r in referrals if (t := r.time_to_outcome_min) is not None]
+    return {
+        "referrals_received": len(referrals),
+        "referrals_removed": sum(1 for r in referrals if r.outcome == "removed"),
+        "referrals_not_removed": sum(1 for r in referrals if r.outcome == "not_removed"),
+        "referrals_unanswered": sum(1 for r in referrals if r.outcome is None),
+        "referral_time_to_outcome_min": _stats(times),
+    }
+
+
 def _hsp_figures(orders: Sequence[OrderFacts], ended_at: datetime) -> dict[str, Any]:
     removal = [t for o in orders if (t := o.time_to_removal_min) is not None]
     acks = [t for o in orders if (t := o.ack_min) is not None]
@@ -212,12 +296,14 @@ def _hsp_figures(orders: Sequence[OrderFacts], ended_at: datetime) -> dict[str, 
         "time_to_removal_min": _stats(removal),
         "acknowledgement_min": _stats(acks),
         "never_acknowledged": sum(1 for o in orders if o.acknowledged_at is None),
+        "reinstated": sum(1 for o in orders if o.reinstated_at is not None),
     }
 
 
 def _authority_figures(
     orders: Sequence[OrderFacts], refused: int, withdraw_failed: int
 ) -> dict[str, Any]:
+    """Orders, withdrawals and clarifications of one issuing authority."""
     asked = 0
     responses: list[float] = []
     for order in orders:
@@ -253,13 +339,27 @@ def build_report(
     wall_seconds: float | None = None,
     errors: Sequence[str] = (),
     verify_log: Mapping[str, Any] | None = None,
+    referrals_refused: Mapping[str, int] | None = None,
+    skipped_seconds: float = 0.0,
 ) -> dict[str, Any]:
     """The figures of a drill (the layout of ``report.json``)."""
     facts = order_facts(events)
+    referrals = sorted(
+        referral_facts(events).values(), key=lambda r: (r.received_at, r.referral_id)
+    )
+    refused_referrals = dict(referrals_refused or {})
     orders = sorted(facts.values(), key=lambda o: (o.delivered_at or t0, o.order_id))
     hsp_ids = [h.id for h in scenario.hsps]
     hsp_ids += sorted({o.hsp_id for o in orders} - set(hsp_ids))
+    hsp_ids += sorted({r.hsp_id for r in referrals} - set(hsp_ids))
     authority_ids = [a.id for a in scenario.authorities]
+    authority_ids += sorted(
+        ({r.sender_id for r in referrals} | set(refused_referrals)) - set(authority_ids)
+    )
+    scrutiny: dict[str, Counter[str]] = {a: Counter() for a in authority_ids}
+    for order in orders:
+        for by, outcome in order.scrutiny:
+            scrutiny.setdefault(by, Counter())[outcome] += 1
     refused = Counter(str(j.get("authority_id")) for j in journal if j.get("kind") == "refused")
     failed = Counter(
         str(j.get("authority_id", "")) for j in journal if j.get("kind") == "withdraw_failed"
@@ -279,18 +379,36 @@ def build_report(
             "ended_at": format_time(ended_at),
             "simulated_seconds": round((ended_at - t0).total_seconds(), 1),
             "wall_seconds": None if wall_seconds is None else round(wall_seconds, 2),
+            "skipped_seconds": round(skipped_seconds, 1),
             "broker_url": broker_url,
             "live_parties": [p.id for p in scenario.parties if p.live],
         },
         "seed_stable": list(SEED_STABLE),
         "overall": {
             **_hsp_figures(orders, ended_at),
+            **_referral_figures(referrals),
             "orders_refused": sum(refused.values()),
+            "referrals_sent": len(referrals),
+            "referrals_refused": sum(refused_referrals.values()),
+            "scrutiny_decisions": dict(sorted(sum(scrutiny.values(), Counter()).items())),
             "events": len(events),
         },
-        "hsps": {h: _hsp_figures([o for o in orders if o.hsp_id == h], ended_at) for h in hsp_ids},
+        "hsps": {
+            h: {
+                **_hsp_figures([o for o in orders if o.hsp_id == h], ended_at),
+                **_referral_figures([r for r in referrals if r.hsp_id == h]),
+            }
+            for h in hsp_ids
+        },
         "authorities": {
-            a: _authority_figures([o for o in orders if o.authority_id == a], refused[a], failed[a])
+            a: {
+                **_authority_figures(
+                    [o for o in orders if o.authority_id == a], refused[a], failed[a]
+                ),
+                "referrals_sent": sum(1 for r in referrals if r.sender_id == a),
+                "referrals_refused": refused_referrals.get(a, 0),
+                "scrutiny_decisions": dict(sorted(scrutiny.get(a, Counter()).items())),
+            }
             for a in authority_ids
         },
         "injects": [
@@ -318,9 +436,17 @@ def build_report(
                 if o.time_to_removal_min is None
                 else round(o.time_to_removal_min, 3),
                 "annex_iii": [r for _, rs in o.annex_iii for r in rs],
+                "scrutiny": [outcome for _, outcome in o.scrutiny],
+                "reinstated_s": offset(o.reinstated_at),
             }
             for o in orders
         ],
+        "referrals": {
+            "received_s": [offset(r.received_at) for r in referrals],
+            "answered_s": sorted(
+                t for r in referrals if (t := offset(r.measure_at or r.answered_at)) is not None
+            ),
+        },
         "offline": [
             {"hsp": h.id, "from_s": a, "to_s": None if math.isinf(b) else b}
             for h in scenario.hsps
@@ -331,281 +457,12 @@ def build_report(
     }
 
 
-# --- HTML ----------------------------------------------------------------------------------------
-
-_COLORS = {
-    "within": "#2e7d32",
-    "late": "#ef6c00",
-    "overdue": "#c62828",
-    "withdrawn": "#9e9e9e",
-    "open": "#1565c0",
-}
-
-
-def _e(text: object) -> str:
-    return html.escape(str(text))
-
-
-def _box_chart(report: Mapping[str, Any]) -> str:
-    """Time to removal per HSP: a box (quartiles), whiskers (min–max), the median, the hour."""
-    rows: list[tuple[str, list[float]]] = []
-    for hsp in report["hsps"]:
-        values = sorted(
-            o["time_to_removal_min"]
-            for o in report["orders"]
-            if o["hsp_id"] == hsp and o["time_to_removal_min"] is not None
-        )
-        rows.append((hsp, values))
-    top = max([60.0, *(v[-1] for _, v in rows if v)]) * 1.05
-    width, left, row_h = 640, 110, 34
-    height = 30 + row_h * len(rows)
-
-    def x(minutes: float) -> float:
-        return left + (width - left - 20) * minutes / top
-
-    parts = [f'<svg viewBox="0 0 {width} {height}" role="img" class="chart">']
-    parts.extend(
-        f'<line x1="{x(tick):.1f}" y1="10" x2="{x(tick):.1f}" y2="{height - 20}" '
-        f'stroke="#eee"/><text x="{x(tick):.1f}" y="{height - 6}" font-size="10" '
-        f'text-anchor="middle">{tick}</text>'
-        for tick in range(0, int(top) + 1, 15 if top < 200 else 60)
-    )
-    parts.append(
-        f'<line x1="{x(60):.1f}" y1="10" x2="{x(60):.1f}" y2="{height - 20}" '
-        'stroke="#c62828" stroke-dasharray="4 3"><title>one hour (Art. 3(3))</title></line>'
-    )
-    for i, (hsp, values) in enumerate(rows):
-        y = 20 + i * row_h
-        parts.append(f'<text x="4" y="{y + 12}" font-size="12">{_e(hsp)}</text>')
-        if not values:
-            parts.append(f'<text x="{left}" y="{y + 12}" font-size="11" fill="#777">none</text>')
-            continue
-        q1, q3 = percentile(values, 25) or 0, percentile(values, 75) or 0
-        med = statistics.median(values)
-        parts.append(
-            f'<line x1="{x(values[0]):.1f}" y1="{y + 8}" x2="{x(values[-1]):.1f}" '
-            f'y2="{y + 8}" stroke="#555"/>'
-            f'<rect x="{x(q1):.1f}" y="{y}" width="{max(1.0, x(q3) - x(q1)):.1f}" height="16" '
-            f'fill="#90caf9" stroke="#1565c0"/>'
-            f'<line x1="{x(med):.1f}" y1="{y}" x2="{x(med):.1f}" y2="{y + 16}" '
-            f'stroke="#0d47a1" stroke-width="2"><title>median {med:.1f} min</title></line>'
-        )
-        parts.extend(
-            f'<circle cx="{x(v):.1f}" cy="{y + 8}" r="2" fill="#0d47a1" opacity="0.4"/>'
-            for v in values
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _compliance_chart(report: Mapping[str, Any]) -> str:
-    """One-hour compliance per HSP: stacked bars of outcomes."""
-    width, left, row_h = 640, 110, 30
-    names = list(report["hsps"])
-    height = 20 + row_h * len(names)
-    parts = [f'<svg viewBox="0 0 {width} {height}" role="img" class="chart">']
-    for i, hsp in enumerate(names):
-        f = report["hsps"][hsp]
-        total = f["orders_received"] or 1
-        segments = [
-            ("within", f["executed_within_1h"]),
-            ("late", f["executed_late"]),
-            ("overdue", f["overdue_at_end"]),
-            ("withdrawn", f["withdrawn"]),
-            ("open", f["open_at_end"]),
-        ]
-        y, cursor = 10 + i * row_h, float(left)
-        parts.append(f'<text x="4" y="{y + 13}" font-size="12">{_e(hsp)}</text>')
-        for name, count in segments:
-            if not count:
-                continue
-            w = (width - left - 60) * count / total
-            parts.append(
-                f'<rect x="{cursor:.1f}" y="{y}" width="{w:.1f}" height="18" '
-                f'fill="{_COLORS[name]}"><title>{name}: {count}</title></rect>'
-            )
-            cursor += w
-        share = f["compliance_1h"]
-        label = "–" if share is None else f"{share * 100:.0f} %"
-        parts.append(f'<text x="{cursor + 6:.1f}" y="{y + 13}" font-size="12">{label}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _timeline_chart(report: Mapping[str, Any]) -> str:
-    """The crisis over simulated time: orders delivered and executed (cumulative), injects."""
-    orders = report["orders"]
-    delivered = sorted(o["delivered_s"] for o in orders if o["delivered_s"] is not None)
-    executed = sorted(o["measure_s"] for o in orders if o["measure_s"] is not None)
-    injects = report["injects"]
-    end = float(max([60.0, report["scenario"]["simulated_seconds"], *delivered, *executed]))
-    width, height, left, bottom = 640, 240, 40, 40
-    total = max(1, len(delivered))
-
-    def x(seconds: float) -> float:
-        return left + (width - left - 10) * max(0.0, seconds) / end
-
-    def y(count: float) -> float:
-        return height - bottom - (height - bottom - 15) * count / total
-
-    parts = [f'<svg viewBox="0 0 {width} {height}" role="img" class="chart">']
-    for window in report["offline"]:
-        a, b = window["from_s"], window["to_s"] if window["to_s"] is not None else end
-        parts.append(
-            f'<rect x="{x(a):.1f}" y="15" width="{max(1.0, x(b) - x(a)):.1f}" '
-            f'height="{height - bottom - 15}" fill="#ffcdd2" opacity="0.5">'
-            f"<title>{_e(window['hsp'])} offline</title></rect>"
-        )
-    step = max(1, int(end / 3600 / 8)) * 3600 if end > 4 * 3600 else 900
-    parts.extend(
-        f'<text x="{x(tick):.1f}" y="{height - bottom + 14}" font-size="10" '
-        f'text-anchor="middle">T+{tick // 3600:02d}:{tick % 3600 // 60:02d}</text>'
-        for tick in range(0, int(end) + 1, step)
-    )
-    for series, color in ((delivered, "#1565c0"), (executed, "#2e7d32")):
-        points = [(0.0, 0)] + [(s, i + 1) for i, s in enumerate(series)] + [(end, len(series))]
-        path = " ".join(f"{x(s):.1f},{y(n):.1f}" for s, n in points)
-        parts.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
-    for n, inject in enumerate(injects, start=1):
-        xi = x(inject["offset_s"])
-        parts.append(
-            f'<line x1="{xi:.1f}" y1="15" x2="{xi:.1f}" y2="{height - bottom}" stroke="#6a1b9a" '
-            f'stroke-dasharray="2 2"><title>{_e(inject["text"])}</title></line>'
-            f'<text x="{xi + 2:.1f}" y="{12 + (n % 3) * 10}" font-size="10" fill="#6a1b9a">'
-            f"{n}</text>"
-        )
-    parts.append(
-        f'<text x="{left}" y="{height - 6}" font-size="11" fill="#1565c0">— delivered</text>'
-        f'<text x="{left + 90}" y="{height - 6}" font-size="11" fill="#2e7d32">— executed</text>'
-        f'<text x="{left + 180}" y="{height - 6}" font-size="11" fill="#6a1b9a">'
-        "┆ inject (numbered)</text>"
-    )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _table(rows: Sequence[Sequence[object]], head: Sequence[str]) -> str:
-    header = "".join(f"<th>{_e(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _fmt(value: object) -> str:
-    return "–" if value is None else str(value)
-
-
-def render_html(report: Mapping[str, Any]) -> str:
-    """One self-contained page (inline CSS and SVG, no scripts, no external resources)."""
-    s = report["scenario"]
-    hsp_rows = [
-        [
-            hsp,
-            f["orders_received"],
-            f["executed_within_1h"],
-            f["executed_late"],
-            f["overdue_at_end"],
-            f["withdrawn"],
-            ", ".join(f"{k} {v}" for k, v in f["annex_iii_by_reason"].items()) or "–",
-            _fmt(f["time_to_removal_min"]["median"]),
-            _fmt(f["time_to_removal_min"]["p95"]),
-            _fmt(f["acknowledgement_min"]["median"]),
-        ]
-        for hsp, f in [*report["hsps"].items(), ("overall", report["overall"])]
-    ]
-    authority_rows = [
-        [
-            a,
-            f["orders_issued"],
-            f["orders_refused"],
-            f["emergency_orders"],
-            f["withdrawals"],
-            f["clarifications_asked"],
-            _fmt(f["clarification_response_min"]["median"]),
-            _fmt(f["clarification_response_min"]["p95"]),
-        ]
-        for a, f in report["authorities"].items()
-    ]
-    inject_rows = [
-        [n, f"T+{int(i['offset_s']) // 3600:02d}:{int(i['offset_s']) % 3600 // 60:02d}", i["text"]]
-        for n, i in enumerate(report["injects"], start=1)
-    ]
-    verify = report.get("verify_log")
-    verdict = "not run" if verify is None else ("passed" if verify.get("ok") else "FAILED")
-    errors = "".join(f"<li>{_e(e)}</li>" for e in report.get("errors") or [])
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>Drill report: {_e(s["name"])}</title>
-<style>
-body{{font-family:system-ui,sans-serif;max-width:60rem;margin:1.5rem auto;padding:0 1rem;
-color:#222}}
-table{{border-collapse:collapse;margin:.5rem 0 1rem}}
-td,th{{border:1px solid #ccc;padding:.2rem .5rem;
-font-size:.85rem;text-align:right}}td:first-child,th:first-child{{text-align:left}}
-.chart{{width:100%;max-width:640px;height:auto;border:1px solid #eee}} small{{color:#666}}
-</style></head><body>
-<h1>Drill report: {_e(s["name"])}</h1>
-<p>{_e(s["description"])}</p>
-<p><small>Seed {_e(s["seed"])}, clock {_e(s["speed"])}x, T+0 {_e(s["t0"])} (simulated UTC),
-{_e(s["simulated_seconds"])} simulated seconds in {_e(s["wall_seconds"])} s of wall time.
-Log check (verify-log): {verdict}. Live parties: {_e(", ".join(s["live_parties"]) or "none")}.
-</small></p>
-<h2>Time to removal per hosting provider (minutes)</h2>
-{_box_chart(report)}
-<p><small>Box: quartiles; line: median; whisker: min–max; dots: orders; red dashes:
-the hour of Art. 3(3). Counted from the first delivery (R3).</small></p>
-<h2>Compliance within one hour</h2>
-{_compliance_chart(report)}
-<p><small><span style="color:{_COLORS["within"]}">■</span> within 1 h
-<span style="color:{_COLORS["late"]}">■</span> late
-<span style="color:{_COLORS["overdue"]}">■</span> overdue at the end
-<span style="color:{_COLORS["withdrawn"]}">■</span> withdrawn
-<span style="color:{_COLORS["open"]}">■</span> open</small></p>
-<h2>Timeline of the crisis</h2>
-{_timeline_chart(report)}
-{_table(inject_rows, ["#", "at", "inject"])}
-<h2>Hosting providers</h2>
-{
-        _table(
-            hsp_rows,
-            [
-                "HSP",
-                "received",
-                "within 1 h",
-                "late",
-                "overdue",
-                "withdrawn",
-                "Annex III",
-                "median min",
-                "p95 min",
-                "ack median min",
-            ],
-        )
-    }
-<h2>Authorities</h2>
-{
-        _table(
-            authority_rows,
-            [
-                "authority",
-                "issued",
-                "refused",
-                "emergency",
-                "withdrawn",
-                "clarifications asked",
-                "response median min",
-                "p95 min",
-            ],
-        )
-    }
-{f"<h2>Problems</h2><ul>{errors}</ul>" if errors else ""}
-</body></html>
-"""
-
-
 def write_report(directory: Path, report: Mapping[str, Any]) -> None:
     """Write ``report.json`` and ``report.html`` into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "report.json").write_text(
         json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
+    from perci_sim.drills.report_html import render_html
+
     (directory / "report.html").write_text(render_html(report), encoding="utf-8")

@@ -16,333 +16,78 @@ back to the YAML node's mark) and from the checks the schema cannot express
 
 from __future__ import annotations
 
-import math
-import random
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
 import yaml
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
-from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped]
 
 from perci_schemas.validation import load_schema
 from perci_sim.domain.member_states import MEMBER_STATES, OFFICIAL_LANGUAGES
+from perci_sim.drills.scenario_errors import Marks, ScenarioError, pointer, schema_problem
+from perci_sim.drills.scenario_model import (
+    ANNEX_III_REASONS,
+    EUROPOL,
+    HOUR_MIN,
+    OWN_SCRUTINY_S,
+    SKIP_IDLE_THRESHOLD_S,
+    Authority,
+    Delay,
+    Hsp,
+    Inject,
+    Profile,
+    ReferralProfile,
+    Scenario,
+    referral_key,
+    referral_plan,
+)
 
 __all__ = [
     "ANNEX_III_REASONS",
+    "EUROPOL",
+    "HOUR_MIN",
+    "SKIP_IDLE_THRESHOLD_S",
     "Authority",
     "Delay",
     "Hsp",
     "Inject",
     "Profile",
+    "ReferralProfile",
     "Scenario",
     "ScenarioError",
     "load_scenario",
     "parse_scenario",
+    "referral_key",
+    "referral_plan",
 ]
 
-#: Annex III B(1) reasons a simulated HSP can give.
-ANNEX_III_REASONS: Final = ("insufficient_information", "manifest_errors", "force_majeure")
-#: The one hour of Art. 3(3), in minutes.
-HOUR_MIN: Final = 60.0
-
 _DEFAULT_SPEED: Final = 3600.0
-_Z95: Final = 1.6448536269514722  # standard normal 95th percentile
-
-
-class ScenarioError(ValueError):
-    """A scenario file that cannot be used; ``problems`` are ``file:line:col: message``."""
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = list(problems)
-        super().__init__("invalid scenario:\n  " + "\n  ".join(self.problems))
-
-
-# --- the model -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Delay:
-    """A random delay in simulated minutes.
-
-    ``kind`` is ``fixed`` (``a``), ``uniform`` (``a``..``b``), ``triangular``
-    (``a``..``b``, mode ``c``) or ``lognormal`` (median ``a``, 95th percentile ``b``).
-    """
-
-    kind: str
-    a: float
-    b: float = 0.0
-    c: float = 0.0
-
-    def draw(self, rng: random.Random) -> float:
-        """One value in minutes (never negative)."""
-        if self.kind == "fixed":
-            return self.a
-        if self.kind == "uniform":
-            return rng.uniform(self.a, self.b)
-        if self.kind == "triangular":
-            return rng.triangular(self.a, self.b, self.c)
-        sigma = math.log(self.b / self.a) / _Z95
-        return max(0.0, rng.lognormvariate(math.log(self.a), sigma))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Profile:
-    """How a simulated HSP behaves (all delays in simulated minutes)."""
-
-    time_to_removal: Delay = Delay(kind="triangular", a=5.0, b=50.0, c=15.0)
-    late: float = 0.0
-    late_delay: Delay = Delay(kind="uniform", a=70.0, b=150.0)
-    missing: float = 0.0
-    ack_share: float = 1.0
-    ack_delay: Delay = Delay(kind="uniform", a=0.5, b=5.0)
-    annex_iii_share: float = 0.0
-    annex_iii_reasons: tuple[tuple[str, float], ...] = (("insufficient_information", 1.0),)
-    annex_iii_delay: Delay = Delay(kind="uniform", a=5.0, b=20.0)
-    grounds_ceased_after: Delay = Delay(kind="uniform", a=10.0, b=40.0)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Authority:
-    """A competent authority of a Member State."""
-
-    id: str
-    name: str
-    member_state: str
-    languages: tuple[str, ...]
-    live: bool = False
-    clarification_delay: Delay = Delay(kind="uniform", a=5.0, b=20.0)
-    line: int = 0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Hsp:
-    """A hosting service provider and its behaviour."""
-
-    id: str
-    name: str
-    main_establishment: str
-    languages: tuple[str, ...]
-    live: bool = False
-    channel: str = "feed"
-    poll_interval_min: float = 1.0
-    profile: Profile = field(default_factory=Profile)
-    line: int = 0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Inject:
-    """One entry of the timeline at ``at_s`` simulated seconds after T+0.
-
-    ``kind`` is ``wave``, ``order``, ``offline``, ``online``, ``withdraw``,
-    ``advance_information`` or ``note``; the other members apply to some kinds.
-    """
-
-    kind: str
-    at_s: float
-    line: int
-    note: str = ""
-    id: str = ""
-    senders: tuple[str, ...] = ()
-    recipients: tuple[str, ...] = ()
-    orders: int = 0
-    over_s: float = 0.0
-    emergency: bool = False
-    annex_iii: str | None = None
-    hsp: str = ""
-    for_s: float | None = None
-    order: str = ""
-    reason: str = ""
-
-    def describe(self) -> str:
-        """One line for the timeline of the report."""
-        if self.kind == "wave":
-            kind = "emergency orders" if self.emergency else "orders"
-            text = (
-                f"wave {self.id}: {self.orders} {kind} from {', '.join(self.senders)} "
-                f"to {', '.join(self.recipients)}"
-            )
-        elif self.kind == "order":
-            extra = " (emergency)" if self.emergency else ""
-            extra += f" (Annex III: {self.annex_iii})" if self.annex_iii else ""
-            text = f"order {self.id}: {self.senders[0]} → {self.recipients[0]}{extra}"
-        elif self.kind == "offline":
-            span = f" for {self.for_s / 60:g} min" if self.for_s is not None else ""
-            text = f"{self.hsp} offline{span}"
-        elif self.kind == "online":
-            text = f"{self.hsp} back online"
-        elif self.kind == "withdraw":
-            text = f"withdrawal of {self.order}"
-        elif self.kind == "advance_information":
-            text = f"advance information {self.senders[0]} → {', '.join(self.recipients)}"
-        else:
-            text = self.note
-        if self.note and self.kind != "note":
-            text += f" — {self.note}"
-        return text
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Scenario:
-    """A parsed, checked drill scenario."""
-
-    name: str
-    description: str
-    speed: float
-    seed: int
-    duration_s: float | None
-    advance_information: tuple[tuple[str, str], ...]
-    authorities: tuple[Authority, ...]
-    hsps: tuple[Hsp, ...]
-    injects: tuple[Inject, ...]
-    source: str = "<scenario>"
-
-    @property
-    def parties(self) -> tuple[Authority | Hsp, ...]:
-        """Every party, authorities first."""
-        return (*self.authorities, *self.hsps)
-
-    def authority(self, party_id: str) -> Authority:
-        """The authority ``party_id``."""
-        return next(a for a in self.authorities if a.id == party_id)
-
-    def hsp(self, party_id: str) -> Hsp:
-        """The HSP ``party_id``."""
-        return next(h for h in self.hsps if h.id == party_id)
-
-    def order_keys(self) -> list[str]:
-        """Every order the timeline issues, by key (``ID`` or ``WAVE-NNN``), in timeline order."""
-        keys: list[str] = []
-        for inject in self.injects:
-            if inject.kind == "order":
-                keys.append(inject.id)
-            elif inject.kind == "wave":
-                keys.extend(f"{inject.id}-{i:03d}" for i in range(1, inject.orders + 1))
-        return keys
-
-    def offline_windows(self, hsp_id: str) -> list[tuple[float, float]]:
-        """The ``[start, end)`` offsets (seconds) during which ``hsp_id`` is offline."""
-        windows: list[tuple[float, float]] = []
-        start: float | None = None
-        for inject in self.injects:
-            if inject.hsp != hsp_id:
-                continue
-            if inject.kind == "offline":
-                if inject.for_s is not None:
-                    windows.append((inject.at_s, inject.at_s + inject.for_s))
-                else:
-                    start = inject.at_s
-            elif inject.kind == "online" and start is not None:
-                windows.append((start, inject.at_s))
-                start = None
-        if start is not None:
-            windows.append((start, math.inf))
-        return sorted(windows)
-
-
-# --- YAML with marks -----------------------------------------------------------------------------
-
-
-class _Marks:
-    """Line and column (1-based) of every node of a composed YAML document, by path."""
-
-    def __init__(self, root: yaml.Node | None) -> None:
-        self.root = root
-
-    def _node(self, path: Iterable[object]) -> tuple[yaml.Node | None, yaml.Node | None]:
-        node = self.root
-        key_node: yaml.Node | None = None
-        for part in path:
-            if isinstance(node, yaml.MappingNode):
-                found = next(
-                    ((k, v) for k, v in node.value if getattr(k, "value", None) == str(part)),
-                    None,
-                )
-                if found is None:
-                    return node, key_node
-                key_node, node = found
-            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-                if part >= len(node.value):
-                    return node, key_node
-                key_node, node = None, node.value[part]
-            else:
-                return node, key_node
-        return node, key_node
-
-    def at(self, path: Iterable[object], *, key: str | None = None) -> tuple[int, int]:
-        """``(line, column)`` of the node at ``path`` (of its member ``key`` when given)."""
-        node, _ = self._node(path)
-        if key is not None and isinstance(node, yaml.MappingNode):
-            for k, _v in node.value:
-                if getattr(k, "value", None) == key:
-                    return k.start_mark.line + 1, k.start_mark.column + 1
-        if node is None:
-            return 1, 1
-        return node.start_mark.line + 1, node.start_mark.column + 1
-
-
-def _pointer(path: Iterable[object]) -> str:
-    return "".join(f"/{p}" for p in path) or "/"
-
-
-_EXTRA = re.compile(r"\('([^']+)' was unexpected\)|'([^']+)' (?:was|were) unexpected")
-
-
-def _schema_problem(error: ValidationError, marks: _Marks, source: str) -> str:
-    path = list(error.absolute_path)
-    key: str | None = None
-    validator = error.validator
-    if validator == "additionalProperties":
-        match = _EXTRA.search(error.message)
-        key = (match.group(1) or match.group(2)) if match else None
-        where = _pointer([*path, key]) if key else _pointer(path)
-        message = f"{where}: unexpected member {key!r}" if key else f"{where}: {error.message}"
-        if isinstance(error.schema, Mapping) and isinstance(error.schema.get("properties"), dict):
-            allowed = ", ".join(sorted(error.schema["properties"]))
-            message += f"; expected one of: {allowed}"
-    elif validator == "required":
-        missing = str(error.message).split("'")[1] if "'" in error.message else "?"
-        message = f"{_pointer(path)}: missing required member {missing!r}"
-    elif validator in ("oneOf", "anyOf") and isinstance(error.schema, Mapping):
-        described = error.schema.get("description")
-        message = f"{_pointer(path)}: expected {described or 'a different value'}"
-        message += f", got {error.instance!r}"
-    elif validator == "enum":
-        options = ", ".join(repr(v) for v in error.validator_value)
-        message = f"{_pointer(path)}: expected one of {options}, got {error.instance!r}"
-    elif validator == "pattern":
-        described = error.schema.get("description") if isinstance(error.schema, Mapping) else None
-        expected = described or f"a string matching {error.validator_value}"
-        message = f"{_pointer(path)}: expected {expected}, got {error.instance!r}"
-    elif validator == "type":
-        message = f"{_pointer(path)}: expected {error.validator_value}, got {error.instance!r}"
-    else:
-        message = f"{_pointer(path)}: {error.message}"
-    line, col = marks.at(path, key=key)
-    return f"{source}:{line}:{col}: {message}"
 
 
 # --- parsing -------------------------------------------------------------------------------------
 
 
+_TIME = re.compile(r"^(?:T\+)?(?:(\d+)d ?)?(\d{1,4}):(\d\d)(?::(\d\d))?$")
+
+
 def _seconds(value: object) -> float:
-    """Seconds of ``"T+HH:MM[:SS]"``, ``"HH:MM[:SS]"`` or a number (schema-checked)."""
+    """Seconds of ``"T+[Nd ]HH:MM[:SS]"``, ``"[Nd ]HH:MM[:SS]"`` or a number (schema-checked)."""
     if isinstance(value, int | float):
         return float(value)
-    text = str(value).removeprefix("T+")
-    parts = [int(p) for p in text.split(":")]
-    hours, minutes = parts[0], parts[1]
-    seconds = parts[2] if len(parts) == 3 else 0
-    return float(hours * 3600 + minutes * 60 + seconds)
+    match = _TIME.match(str(value))
+    if match is None:  # pragma: no cover - the schema's pattern
+        raise ValueError(f"not a time: {value!r}")
+    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    return float(((days * 24 + hours) * 60 + minutes) * 60 + seconds)
 
 
 class _Parser:
     """Turns a schema-valid document into a :class:`Scenario`, collecting semantic problems."""
 
-    def __init__(self, data: Mapping[str, Any], marks: _Marks, source: str) -> None:
+    def __init__(self, data: Mapping[str, Any], marks: Marks, source: str) -> None:
         self.data = data
         self.marks = marks
         self.source = source
@@ -350,7 +95,7 @@ class _Parser:
 
     def problem(self, path: Sequence[object], message: str, *, key: str | None = None) -> None:
         line, col = self.marks.at(path, key=key)
-        where = _pointer([*path, key] if key else path)
+        where = pointer([*path, key] if key else path)
         self.problems.append(f"{self.source}:{line}:{col}: {where}: {message}")
 
     def delay(self, value: object, path: Sequence[object], default: Delay) -> Delay:
@@ -432,6 +177,27 @@ class _Parser:
                 [*path, "annex_iii", "grounds_ceased_after"],
                 base.grounds_ceased_after,
             ),
+            reinstate_delay=self.delay(
+                (value.get("reinstate") or {}).get("delay"),
+                [*path, "reinstate", "delay"],
+                base.reinstate_delay,
+            ),
+        )
+
+    def referral_profile(
+        self, value: Mapping[str, Any] | None, path: list[object]
+    ) -> ReferralProfile:
+        base = ReferralProfile()
+        if not value:
+            return base
+        removed = float(value.get("removed", base.removed))
+        missing = float(value.get("missing", base.missing))
+        if removed + missing > 1.0:
+            self.problem(path, "expected removed + missing to be at most 1")
+        return ReferralProfile(
+            removed=removed,
+            missing=missing,
+            delay=self.delay(value.get("delay"), [*path, "delay"], base.delay),
         )
 
     def parse(self) -> Scenario:
@@ -478,6 +244,7 @@ class _Parser:
                     channel=raw.get("channel", "feed"),
                     poll_interval_min=float(raw.get("poll_interval", 1.0)),
                     profile=self.profile(raw.get("profile"), [*path, "profile"]),
+                    referrals=self.referral_profile(raw.get("referrals"), [*path, "referrals"]),
                     line=self.marks.at(path)[0],
                 )
             )
@@ -493,17 +260,29 @@ class _Parser:
                         [group, i], f"expected a unique id; {party.id!r} is taken", key="id"
                     )
                 seen[party.id] = group
+                if party.id == EUROPOL:
+                    self.problem(
+                        [group, i],
+                        f"expected another id: {EUROPOL!r} is Europol, which the runner "
+                        "registers itself when a referral wave names it",
+                        key="id",
+                    )
         authority_ids = {a.id for a in authorities}
         hsp_ids = {h.id for h in hsps}
 
         def need(ids: Iterable[str], role: str, path: list[object], key: str) -> None:
-            pool = authority_ids if role == "authority" else hsp_ids
+            pool = {
+                "authority": authority_ids,
+                "referrer": authority_ids | {EUROPOL},
+                "hsp": hsp_ids,
+            }[role]
             for party_id in ids:
                 if party_id not in pool:
                     known = ", ".join(sorted(pool))
+                    what = "an authority or europol" if role == "referrer" else f"an {role}"
                     self.problem(
                         path,
-                        f"expected an {role} of the scenario ({known}), got {party_id!r}",
+                        f"expected {what} of the scenario ({known}), got {party_id!r}",
                         key=key,
                     )
 
@@ -523,11 +302,9 @@ class _Parser:
             path = ["injects", i]
             inject = self.inject(raw, path, need)
             injects.append(inject)
-            if inject.kind in ("wave", "order"):
+            if inject.kind in ("wave", "order", "referrals"):
                 if inject.id in keys:
-                    self.problem(
-                        path, f"expected a unique order ref; {inject.id!r} is taken", key="ref"
-                    )
+                    self.problem(path, f"expected a unique ref; {inject.id!r} is taken", key="ref")
                 keys.add(inject.id)
         order_keys: set[str] = set()
         for inject in injects:
@@ -536,18 +313,44 @@ class _Parser:
             elif inject.kind == "wave":
                 order_keys.update(f"{inject.id}-{n:03d}" for n in range(1, inject.orders + 1))
         for i, inject in enumerate(injects):
-            if inject.kind == "withdraw" and inject.order not in order_keys:
+            if inject.kind in ("withdraw", "scrutiny") and inject.order not in order_keys:
                 self.problem(
                     ["injects", i],
                     "expected the ref of an order inject or REF-NNN of a wave "
                     f"(e.g. w1-001), got {inject.order!r}",
                     key="order",
                 )
+        by_id = {a.id: a for a in authorities}
+        hsp_by_id = {h.id: h for h in hsps}
+        draft = Scenario(
+            name="",
+            description="",
+            speed=1.0,
+            seed=0,
+            duration_s=None,
+            advance_information=(),
+            authorities=(),
+            hsps=(),
+            injects=tuple(injects),
+        )
+        pairs, offsets = draft.order_pairs(), draft.order_offsets()
+        for i, inject in enumerate(injects):
+            if inject.kind != "scrutiny" or inject.order not in pairs:
+                continue
+            injects[i] = replace(inject, at_s=offsets[inject.order] + inject.after_s)
+            self.scrutiny_check(inject, ["injects", i], pairs, by_id, hsp_by_id)
         duration = data.get("duration")
         everyone: list[Authority | Hsp] = [*authorities, *hsps]
         live = [p.id for p in everyone if p.live]
         if live and duration is None:
             self.problem([], f"expected a duration: live parties ({', '.join(live)}) take part")
+        if live and data.get("skip_idle"):
+            self.problem(
+                [],
+                f"expected skip_idle false with live parties ({', '.join(live)}): the runner "
+                "cannot tell when a real participant is idle",
+                key="skip_idle",
+            )
         return Scenario(
             name=data["name"],
             description=data.get("description", ""),
@@ -558,14 +361,61 @@ class _Parser:
             authorities=tuple(authorities),
             hsps=tuple(hsps),
             injects=tuple(sorted(injects, key=lambda x: x.at_s)),
+            skip_idle=bool(data.get("skip_idle", False)),
             source=self.source,
         )
+
+    def scrutiny_check(
+        self,
+        inject: Inject,
+        path: list[object],
+        pairs: Mapping[str, tuple[str, str]],
+        authorities: Mapping[str, Authority],
+        hsps: Mapping[str, Hsp],
+    ) -> None:
+        """Art. 4: only the host Member State's authority scrutinises a cross-border order."""
+        sender, recipient = pairs[inject.order]
+        if sender not in authorities or recipient not in hsps:
+            return  # reported by the order's own checks
+        host_ms = hsps[recipient].main_establishment
+        issuing_ms = authorities[sender].member_state
+        if host_ms == issuing_ms:
+            self.problem(
+                path,
+                f"expected a cross-border order (Art. 4): {inject.order} is issued by "
+                f"{sender} ({issuing_ms}) to {recipient}, established in {host_ms}",
+                key="order",
+            )
+            return
+        # The broker sends the copy to the first authority of the host Member State by id.
+        host = min((a.id for a in authorities.values() if a.member_state == host_ms), default=None)
+        if host is None:
+            self.problem(
+                path,
+                f"expected an authority of {host_ms} in the scenario: it receives the copy "
+                f"of {inject.order} (Art. 4(1)) and scrutinises it",
+                key="by",
+            )
+        elif inject.by != host:
+            self.problem(
+                path,
+                f"expected {host!r}, the authority of the host Member State {host_ms} that "
+                f"receives the copy of {inject.order} (Art. 4(1)), got {inject.by!r}",
+                key="by",
+            )
+        if inject.after_s >= OWN_SCRUTINY_S:
+            self.problem(
+                path,
+                "expected less than 72:00: own-initiative scrutiny is within 72 hours of the "
+                "copy (Art. 4(3))",
+                key="after",
+            )
 
     def inject(self, raw: Mapping[str, Any], path: list[object], need: Any) -> Inject:
         kind = raw["do"]
         common: dict[str, Any] = {
             "kind": kind,
-            "at_s": _seconds(raw["at"]),
+            "at_s": _seconds(raw.get("at", 0)),
             "line": self.marks.at(path)[0],
             "note": raw.get("note", ""),
         }
@@ -600,6 +450,26 @@ class _Parser:
                 hsp=raw["hsp"],
                 for_s=_seconds(raw["for"]) if "for" in raw else None,
             )
+        if kind == "referrals":
+            need(raw["from"], "referrer", path, "from")
+            need(raw["to"], "hsp", path, "to")
+            return Inject(
+                **common,
+                id=raw["ref"],
+                senders=tuple(raw["from"]),
+                recipients=tuple(raw["to"]),
+                items=int(raw["items"]),
+                over_s=_seconds(raw.get("over", 0)),
+            )
+        if kind == "scrutiny":
+            need([raw["by"]], "authority", path, "by")
+            return Inject(
+                **common,
+                order=raw["order"],
+                by=raw["by"],
+                decision=raw["decision"],
+                after_s=_seconds(raw["after"]),
+            )
         if kind == "withdraw":
             return Inject(
                 **common, order=raw["order"], reason=raw.get("reason", "Withdrawn in the drill.")
@@ -628,7 +498,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         ) from None
     except yaml.YAMLError as exc:
         raise ScenarioError([f"{source}:1:1: expected valid YAML: {exc}"]) from None
-    marks = _Marks(root)
+    marks = Marks(root)
     if not isinstance(data, dict):
         raise ScenarioError([f"{source}:1:1: /: expected a mapping (name, authorities, ...)"])
     validator = Draft202012Validator(load_schema("scenario"))
@@ -636,7 +506,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         validator.iter_errors(data), key=lambda e: (marks.at(list(e.absolute_path)), e.message)
     )
     if errors:
-        problems = list(dict.fromkeys(_schema_problem(e, marks, source) for e in errors))
+        problems = list(dict.fromkeys(schema_problem(e, marks, source) for e in errors))
         raise ScenarioError(problems)
     parser = _Parser(data, marks, source)
     scenario = parser.parse()

@@ -1,5 +1,8 @@
 """A small drill end to end: a real broker process, the SDKs, the report checked
-against counts made independently from the broker's database; and the same seed twice."""
+against counts made independently from the broker's database; and the same seed twice.
+
+TINY exercises orders; REFERRALS exercises referral waves (Europol included), a
+webhook HSP, and a cross-border scrutiny with a reinstatement (Art. 4)."""
 
 from __future__ import annotations
 
@@ -46,8 +49,35 @@ injects:
 """
 
 
-def _run(tmp: Path, seed: int | None = None) -> dict[str, Any]:
-    result = run_drill(parse_scenario(TINY), report_dir=tmp, seed=seed, max_wall_s=60)
+REFERRALS = """\
+name: refs
+speed: 1200
+seed: 23
+authorities:
+  - {id: de-bka, member_state: DE}
+  - {id: ie-cnam, member_state: IE}
+hsps:
+  - id: hsp-alpha
+    main_establishment: IE
+    channel: webhook
+    profile: {time_to_removal: {min: 5, max: 20}, reinstate: {delay: {min: 2, max: 5}}}
+    referrals: {removed: 0.7, missing: 0.1, delay: {min: 5, max: 30}}
+  - id: hsp-beta
+    main_establishment: NL
+    channel: polling
+    referrals: {removed: 0.5, missing: 0.2, delay: {median: 10, p95: 40}}
+injects:
+  - {at: "T+00:01", do: referrals, ref: r1, from: [de-bka, europol], to: [hsp-alpha, hsp-beta],
+     items: 60, over: "00:20"}
+  - {at: "T+00:02", do: order, ref: o1, from: de-bka, to: hsp-alpha, emergency: true}
+  - {at: "T+00:03", do: order, ref: o2, from: de-bka, to: hsp-alpha, emergency: true}
+  - {do: scrutiny, order: o1, by: ie-cnam, decision: infringement, after: "00:40"}
+  - {do: scrutiny, order: o2, by: ie-cnam, decision: no_infringement, after: "00:30"}
+"""
+
+
+def _run(tmp: Path, seed: int | None = None, text: str = TINY) -> dict[str, Any]:
+    result = run_drill(parse_scenario(text), report_dir=tmp, seed=seed, max_wall_s=60)
     assert result.ok, result.report["errors"]
     return result.report
 
@@ -61,7 +91,14 @@ def _stable(report: dict[str, Any]) -> dict[str, Any]:
         "hsps": {k: pick(v) for k, v in report["hsps"].items()},
         "authorities": {k: pick(v) for k, v in report["authorities"].items()},
         "orders": sorted(
-            (o["reference"].rsplit("/", 1)[-1], o["hsp_id"], o["on_time"], o["annex_iii"])
+            (
+                o["reference"].rsplit("/", 1)[-1],
+                o["hsp_id"],
+                o["on_time"],
+                o["annex_iii"],
+                o["scrutiny"],
+                o["reinstated_s"] is not None,
+            )
             for o in report["orders"]
         ),
     }
@@ -100,8 +137,49 @@ def test_report_matches_the_event_log(tmp_path: Path) -> None:
     assert report["verify_log"]["ok"]
 
 
+def test_referrals_match_the_event_log_and_the_seed(tmp_path: Path) -> None:
+    """Referral, scrutiny and reinstatement figures equal counts made from the SQLite log;
+    the webhook HSP received its events at its webhook; a second run with the same seed
+    gives identical seed-stable figures (referrals included)."""
+    report = _run(tmp_path / "a", text=REFERRALS)
+    again = _run(tmp_path / "b", text=REFERRALS)
+    assert _stable(report) == _stable(again)
+    with sqlite3.connect(tmp_path / "a" / "home" / "perci.db") as db:
+        rows = db.execute("SELECT kind, actor, hsp_id, authority_id, data FROM event").fetchall()
+    received = Counter(h for k, _, h, _, _ in rows if k == "referral_received")
+    outcomes = Counter(
+        (h, json.loads(d)["outcome"]) for k, _, h, _, d in rows if k == "referral_outcome_received"
+    )
+    for hsp, figures in report["hsps"].items():
+        assert figures["referrals_received"] == received[hsp]
+        assert figures["referrals_removed"] == outcomes[(hsp, "removed")]
+        assert figures["referrals_not_removed"] == outcomes[(hsp, "not_removed")]
+        answered = outcomes[(hsp, "removed")] + outcomes[(hsp, "not_removed")]
+        assert figures["referrals_unanswered"] == received[hsp] - answered
+        assert figures["referral_time_to_outcome_min"]["count"] == answered
+        reinstated = sum(1 for k, _, h, _, _ in rows if k == "reinstatement_received" and h == hsp)
+        assert figures["reinstated"] == reinstated
+    for authority, figures in report["authorities"].items():
+        sent = sum(1 for k, a, _, _, _ in rows if k == "referral_received" and a == authority)
+        assert figures["referrals_sent"] == sent
+        decisions = Counter(
+            json.loads(d)["outcome"]
+            for k, a, _, _, d in rows
+            if k == "scrutiny_decision_received" and a == authority
+        )
+        assert figures["scrutiny_decisions"] == dict(decisions)
+    overall = report["overall"]
+    assert overall["referrals_received"] == 60 == sum(received.values())
+    assert report["authorities"]["europol"]["referrals_sent"] == 30
+    assert overall["scrutiny_decisions"] == {"infringement": 1, "no_infringement": 1}
+    assert report["hsps"]["hsp-alpha"]["reinstated"] == 1
+    assert any(j["kind"] == "webhook" for j in report["journal"])
+    assert not any(j["kind"] == "webhook_fallback" for j in report["journal"])
+    assert report["verify_log"]["ok"]
+
+
 def test_same_seed_same_figures(tmp_path: Path) -> None:
-    """Two runs with the same seed give identical seed-stable figures."""
+    """Two runs with the same seed give identical seed-stable figures (referrals: above)."""
     first = _stable(_run(tmp_path / "a"))
     second = _stable(_run(tmp_path / "b"))
     assert first == second
@@ -120,3 +198,31 @@ def test_cli_reports_scenario_errors(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert f"{bad}:6:" in done.stderr
     assert "expected an EU Member State code" in done.stderr
+
+
+QUIET = """\
+name: quiet
+speed: 3600
+seed: 5
+skip_idle: true
+authorities:
+  - {id: de-bka, member_state: DE}
+hsps:
+  - {id: hsp-alpha, main_establishment: IE, profile: {time_to_removal: {min: 5, max: 20}}}
+injects:
+  - {at: "T+00:01", do: order, ref: first, from: de-bka, to: hsp-alpha, emergency: true}
+  - {at: "T+20d 00:00", do: order, ref: later, from: de-bka, to: hsp-alpha, emergency: true}
+"""
+
+
+def test_skip_idle_skips_the_quiet_days(tmp_path: Path) -> None:
+    """Twenty quiet days pass in seconds: the facilitator advances the broker's clock."""
+    report = _run(tmp_path, text=QUIET)
+    assert report["overall"]["executed_within_1h"] == 2
+    assert report["scenario"]["wall_seconds"] < 60  # 20 days at 3600x would be 8 minutes
+    assert report["scenario"]["skipped_seconds"] > 19 * 86400
+    skips = [j for j in report["journal"] if j["kind"] == "skip"]
+    assert skips
+    with sqlite3.connect(tmp_path / "home" / "perci.db") as db:
+        advanced = db.execute("SELECT count(*) FROM event WHERE kind = 'clock_advanced'").fetchone()
+    assert advanced[0] == len(skips)
