@@ -150,11 +150,10 @@ def _timeline_chart(report: Mapping[str, Any]) -> str:
             f'height="{height - bottom - 15}" fill="#ffcdd2" opacity="0.5">'
             f"<title>{_e(window['hsp'])} offline</title></rect>"
         )
-    step = max(1, int(end / 3600 / 8)) * 3600 if end > 4 * 3600 else 900
     parts.extend(
         f'<text x="{x(tick):.1f}" y="{height - bottom + 14}" font-size="10" '
-        f'text-anchor="middle">T+{tick // 3600:02d}:{tick % 3600 // 60:02d}</text>'
-        for tick in range(0, int(end) + 1, step)
+        f'text-anchor="middle">{label}</text>'
+        for tick, label in _time_ticks(end)
     )
     for series, color in ((delivered, "#1565c0"), (executed, "#2e7d32")):
         points = [(0.0, 0)] + [(s, i + 1) for i, s in enumerate(series)] + [(end, len(series))]
@@ -237,11 +236,10 @@ def _cumulative(report: Mapping[str, Any], series: Sequence[tuple[list[float], s
         return height - bottom - (height - bottom - 10) * count / total
 
     parts = [f'<svg viewBox="0 0 {width} {height}" role="img" class="chart">']
-    step = max(1, int(end / 3600 / 8)) * 3600 if end > 4 * 3600 else 900
     parts.extend(
         f'<text x="{x(tick):.1f}" y="{height - bottom + 14}" font-size="10" '
-        f'text-anchor="middle">T+{tick // 3600:02d}:{tick % 3600 // 60:02d}</text>'
-        for tick in range(0, int(end) + 1, step)
+        f'text-anchor="middle">{label}</text>'
+        for tick, label in _time_ticks(end)
     )
     parts.append(f'<text x="4" y="{y(total) + 4:.1f}" font-size="10">{total}</text>')
     for values, color in series:
@@ -257,10 +255,43 @@ def _cumulative(report: Mapping[str, Any], series: Sequence[tuple[list[float], s
     return "".join(parts)
 
 
-def _table(rows: Sequence[Sequence[object]], head: Sequence[str]) -> str:
+def _table(rows: Sequence[Sequence[object]], head: Sequence[str], *, text: bool = False) -> str:
+    """A table; ``text``: its last column is prose (left-aligned), not figures."""
     header = "".join(f"<th>{_e(h)}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
+    cls = ' class="text"' if text else ""
+    return f"<table{cls}><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
+
+
+#: Tick spacings of the time axes (simulated seconds): at most eight labels.
+_TICK_STEPS = (
+    300,
+    600,
+    900,
+    1800,
+    3600,
+    7200,
+    10800,
+    21600,
+    43200,
+    86400,
+    7 * 86400,
+    30 * 86400,
+    61 * 86400,
+    91 * 86400,
+    182 * 86400,
+    365 * 86400,
+)
+
+
+def _time_ticks(end: float) -> list[tuple[int, str]]:
+    """Ticks for a time axis from T+0 to ``end``: ``T+HH:MM`` within two days, else ``T+Nd``."""
+    step = next((s for s in _TICK_STEPS if end / s <= 8), _TICK_STEPS[-1])
+    in_days = end > 2 * 86400
+    return [
+        (tick, f"T+{tick // 86400}d" if in_days else _clock(tick))
+        for tick in range(0, int(end) + 1, step)
+    ]
 
 
 def _clock(seconds: float) -> str:
@@ -373,6 +404,7 @@ color:#222}}
 table{{border-collapse:collapse;margin:.5rem 0 1rem}}
 td,th{{border:1px solid #ccc;padding:.2rem .5rem;
 font-size:.85rem;text-align:right}}td:first-child,th:first-child{{text-align:left}}
+table.text td:last-child{{text-align:left}}
 .chart{{width:100%;max-width:640px;height:auto;border:1px solid #eee}} small{{color:#666}}
 </style></head><body>
 <h1>Drill report: {_e(s["name"])}</h1>
@@ -395,7 +427,7 @@ the hour of Art. 3(3). Counted from the first delivery (R3).</small></p>
 <span style="color:{_COLORS["open"]}">■</span> open</small></p>
 <h2>Timeline of the crisis</h2>
 {_timeline_chart(report)}
-{_table(inject_rows, ["#", "at", "inject"])}
+{_table(inject_rows, ["#", "at", "inject"], text=True)}
 <h2>Hosting providers</h2>
 {
         _table(
