@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck imports check serve clean bench-smoke
+.PHONY: demo test lint typecheck imports check serve clean bench-smoke bench-drill
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ check: lint typecheck imports test
 
 bench-smoke: $(STAMP)
 	$(BIN)/python bench/exchange.py --orders 40 --concurrency 4 --max-seconds 60
+	$(BIN)/python bench/drill.py --scenario scenarios/small-crisis.yaml --probe-orders 3 --probe-load 20
+
+# The Referral Action Day drill (about 26,000 referrals) and the deadline-lateness probes.
+bench-drill: $(STAMP)
+	$(BIN)/python bench/drill.py
 
 serve: $(STAMP)
 	$(BIN)/perci-sim serve

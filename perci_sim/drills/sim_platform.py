@@ -138,9 +138,24 @@ class SimPlatforms:
         try:
             if not track.is_stopped():
                 await self._handle_order(hsp, track, received_at)
+        except ClientError as exc:
+            # A withdrawal (or the end of legal effect) can cross an answer already on
+            # its way: the broker refuses the answer (409), the feed tells us a moment
+            # later.  That is the exchange working, not a failure of the simulated HSP.
+            if getattr(exc, "status", 0) != 409 or not await self._stopped_meanwhile(hsp, track):
+                raise
         finally:
             self.ctx.settled.add(track.order_id)
             track.finished.set()
+
+    async def _stopped_meanwhile(self, hsp: Hsp, track: OrderTrack) -> bool:
+        """Re-read the order: True (and the track marked) when it was stopped meanwhile."""
+        view = await self.ctx.platforms[hsp.id].get_order(track.order_id)
+        if view["state"] == "withdrawn":
+            track.withdrawn = True
+        elif view["state"] == "no_legal_effect":
+            track.no_legal_effect = True
+        return track.is_stopped()
 
     async def _handle_order(self, hsp: Hsp, track: OrderTrack, received_at: datetime) -> None:
         ctx = self.ctx
