@@ -75,6 +75,7 @@ SEED_STABLE: tuple[str, ...] = (
     "referrals_refused",
     "scrutiny_decisions",
     "reinstated",
+    "feedback_undue_delay",
 )
 
 _OPEN = frozenset(
@@ -103,6 +104,8 @@ class OrderFacts:
     clarifications: list[datetime] = field(default_factory=list)
     scrutiny: list[tuple[str, str]] = field(default_factory=list)  # (authority, outcome)
     reinstated_at: datetime | None = None
+    feedback_at: datetime | None = None
+    undue_feedback: bool = False  # Art. 3(6): breach_3_6 recorded by the broker
 
     @property
     def time_to_removal_min(self) -> float | None:
@@ -165,6 +168,8 @@ def order_facts(events: Iterable[Mapping[str, Any]]) -> dict[str, OrderFacts]:
         elif kind == "feedback_received":
             facts.measure_at = parse_time(data["measure_at"])
             facts.on_time = bool(data.get("on_time"))
+            facts.feedback_at = at
+            facts.undue_feedback = data.get("breach_3_6") is True
         elif kind == "impossibility_received":
             facts.annex_iii.append((at, [str(r) for r in data.get("reasons") or ()]))
         elif kind == "clarification_received":
@@ -297,6 +302,7 @@ def _hsp_figures(orders: Sequence[OrderFacts], ended_at: datetime) -> dict[str, 
         "acknowledgement_min": _stats(acks),
         "never_acknowledged": sum(1 for o in orders if o.acknowledged_at is None),
         "reinstated": sum(1 for o in orders if o.reinstated_at is not None),
+        "feedback_undue_delay": sum(1 for o in orders if o.undue_feedback),
     }
 
 

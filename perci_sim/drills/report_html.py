@@ -317,6 +317,7 @@ def render_html(report: Mapping[str, Any]) -> str:
             _fmt(f["time_to_removal_min"]["median"]),
             _fmt(f["time_to_removal_min"]["p95"]),
             _fmt(f["acknowledgement_min"]["median"]),
+            f.get("feedback_undue_delay", 0),
         ]
         for hsp, f in [*report["hsps"].items(), ("overall", report["overall"])]
     ]
@@ -443,6 +444,7 @@ the hour of Art. 3(3). Counted from the first delivery (R3).</small></p>
                 "median min",
                 "p95 min",
                 "ack median min",
+                "Annex II undue delay",
             ],
         )
     }

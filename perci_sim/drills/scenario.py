@@ -146,6 +146,7 @@ class _Parser:
             return base
         ack = value.get("acknowledge") or {}
         annex = value.get("annex_iii") or {}
+        feedback = value.get("feedback") or {}
         reasons = annex.get("reasons")
         weights = (
             tuple((k, float(v)) for k, v in reasons.items()) if reasons else base.annex_iii_reasons
@@ -164,6 +165,10 @@ class _Parser:
             ),
             late=late,
             late_delay=self.delay(value.get("late_delay"), [*path, "late_delay"], base.late_delay),
+            feedback_late=float(feedback.get("late", base.feedback_late)),
+            feedback_delay=self.delay(
+                feedback.get("delay"), [*path, "feedback", "delay"], base.feedback_delay
+            ),
             missing=missing,
             ack_share=float(ack.get("share", base.ack_share)),
             ack_delay=self.delay(ack.get("delay"), [*path, "acknowledge", "delay"], base.ack_delay),

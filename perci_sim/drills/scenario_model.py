@@ -81,6 +81,10 @@ class Profile:
     annex_iii_delay: Delay = Delay(kind="uniform", a=5.0, b=20.0)
     grounds_ceased_after: Delay = Delay(kind="uniform", a=10.0, b=40.0)
     reinstate_delay: Delay = Delay(kind="uniform", a=5.0, b=30.0)
+    #: Share of Annex II answers sent long after the removal (Art. 3(6): "without undue
+    #: delay"), and how long after it (minutes; kept past the broker's undue delay).
+    feedback_late: float = 0.0
+    feedback_delay: Delay = Delay(kind="uniform", a=70.0, b=180.0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -23,6 +23,10 @@ from perci_sim.drills.webhook_receiver import WebhookReceiver
 from platform_client import PlatformClient
 from platform_client.client import VerifiedOrder
 
+#: The broker's Art. 3(6) "undue delay" (``Settings.undue_delay``, the default a drill's
+#: broker runs with): a late Annex II is sent at least this long after the removal.
+UNDUE_DELAY = timedelta(hours=1)
+
 __all__ = ["SimPlatforms"]
 
 
@@ -176,6 +180,9 @@ class SimPlatforms:
         ceased_after = timedelta(minutes=profile.grounds_ceased_after.draw(rng))
         second = timedelta(minutes=profile.time_to_removal.draw(rng))
         reason = _weighted(rng, profile.annex_iii_reasons)
+        # Drawn last: scenarios without it keep their earlier draws (seed-stability).
+        slow_feedback = rng.random() < profile.feedback_late
+        feedback_delay = timedelta(minutes=profile.feedback_delay.draw(rng))
         forced = ctx.forced_annex.get(key)
         missing_cut = profile.missing
         late_cut = missing_cut + profile.late
@@ -237,6 +244,11 @@ class SimPlatforms:
             measure = await ctx.act_at(hsp, received_at + in_time(on_time))
         if track.is_stopped():
             return
+        if slow_feedback:
+            # Art. 3(6) breached on purpose: removed now, told much later.
+            await ctx.act_at(hsp, measure + max(feedback_delay, UNDUE_DELAY + ctx.guard))
+            if track.is_stopped():
+                return
         await self._feedback(client, track, measure, verified)
         track.executed = True
 

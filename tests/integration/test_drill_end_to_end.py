@@ -36,7 +36,7 @@ hsps:
   - id: hsp-beta
     main_establishment: NL
     channel: polling
-    profile: {time_to_removal: {median: 10, p95: 30}, missing: 0.3}
+    profile: {time_to_removal: {median: 10, p95: 30}, missing: 0.3, feedback: {late: 0.5}}
 injects:
   - {at: "T+00:01", do: wave, ref: w1, from: [de-bka, fr-ocrim], to: [hsp-alpha, hsp-beta],
      orders: 4, over: "00:10", emergency: true}
@@ -124,6 +124,8 @@ def test_report_matches_the_event_log(tmp_path: Path) -> None:
             for r in json.loads(d)["reasons"]
         )
         assert figures["annex_iii_by_reason"] == dict(reasons)
+        # Art. 3(6): Annex II long after the removal (the broker's breach_3_6).
+        assert figures["feedback_undue_delay"] == sum(1 for d in feedback if d.get("breach_3_6"))
         acks = kinds[("acknowledgement_received", hsp)]
         assert figures["orders_received"] - figures["never_acknowledged"] == acks
     for authority, figures in report["authorities"].items():
@@ -134,6 +136,8 @@ def test_report_matches_the_event_log(tmp_path: Path) -> None:
     answered = overall["executed_within_1h"] + overall["executed_late"]
     assert answered + overall["overdue_at_end"] + overall["withdrawn"] == 7
     assert report["authorities"]["de-bka"]["clarifications_asked"] == 1
+    assert report["hsps"]["hsp-beta"]["feedback_undue_delay"] >= 1
+    assert report["hsps"]["hsp-alpha"]["feedback_undue_delay"] == 0
     assert report["verify_log"]["ok"]
 
 
