@@ -53,8 +53,16 @@ class Settings:
     webhook_max_attempts: int = 8
     webhook_max_backoff_s: float = 60.0
     max_body_bytes: int = 256 * 1024
+    #: The body limit of the two batch routes (``/v1/referrals/batch``,
+    #: ``/v1/referral-outcomes/batch``): 500 documents of a few hundred bytes to a
+    #: few KiB each.  Every other route keeps ``max_body_bytes``.
+    max_batch_body_bytes: int = 1024 * 1024
     log_format: str = "auto"  # auto | json | console
     extra: dict[str, str] = field(default_factory=dict)
+    #: Per-participant (or per-IP, unauthenticated) token bucket: requests a second
+    #: (0 = off) and burst (docs/API.md "Rate limits").
+    rate_limit: float = 200.0
+    rate_burst: int = 400
 
     @property
     def resolved_database_url(self) -> str:
@@ -93,4 +101,6 @@ class Settings:
                 seconds=_float(env, "PERCI_UNDUE_DELAY_S", base.undue_delay.total_seconds())
             ),
             log_format=env.get("PERCI_LOG_FORMAT", base.log_format),
+            rate_limit=_float(env, "PERCI_RATE_LIMIT", base.rate_limit),
+            rate_burst=int(_float(env, "PERCI_RATE_BURST", base.rate_burst)),
         )

@@ -38,9 +38,10 @@ __all__ = [
 REFERRAL_NATURE = "voluntary consideration against terms of service"
 #: The most documents the broker takes in one batch request (docs/API.md).
 BATCH_MAX_ITEMS = 500
-#: The batch body size the SDK stays under: the broker refuses bodies over 256 KiB by
-#: default (``payload_too_large``); a refused batch is split in halves and resent.
-BATCH_MAX_BYTES = 250_000
+#: The batch body size the SDK stays under: the broker takes batch bodies up to 1 MiB
+#: by default (``max_batch_body_bytes``; 256 KiB on every other route) and refuses a
+#: larger one (``payload_too_large``); a refused batch is split in halves and resent.
+BATCH_MAX_BYTES = 1_000_000
 
 
 class ReferralView(TypedDict):

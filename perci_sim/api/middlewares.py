@@ -20,12 +20,14 @@ from perci_sim.api.problems import (
 from perci_sim.domain.errors import PerciError
 from perci_sim.storage.registry import participant_by_token, registry_scope
 
-__all__ = ["PUBLIC_PATHS", "middlewares"]
+__all__ = ["BATCH_PATHS", "PUBLIC_PATHS", "middlewares"]
 
 log = structlog.get_logger(__name__)
 
 #: Routes that need no bearer token (docs/API.md "Conventions").
 PUBLIC_PATHS = frozenset({"/v1/health", "/v1/clock", "/v1/broker/jwks"})
+#: Routes whose body may reach ``max_batch_body_bytes`` (a Referral Action Day's batches).
+BATCH_PATHS = frozenset({"/v1/referrals/batch", "/v1/referral-outcomes/batch"})
 _MAX_REQUEST_ID = 128
 
 
@@ -91,8 +93,18 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
 
 @web.middleware
 async def body_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse a declared body larger than ``max_body_bytes`` before reading it (413)."""
-    limit = request.app[SETTINGS].max_body_bytes
+    """Refuse a declared body larger than the route's limit before reading it (413).
+
+    The limit is ``max_body_bytes``, or ``max_batch_body_bytes`` on the batch routes
+    (the application's ``client_max_size``, which also bounds an undeclared body, is
+    raised for those requests only).
+    """
+    settings = request.app[SETTINGS]
+    limit = settings.max_body_bytes
+    if request.method == "POST" and request.path in BATCH_PATHS:
+        limit = settings.max_batch_body_bytes
+        if limit != request.client_max_size:
+            request = request.clone(client_max_size=limit)
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"the body is {request.content_length} bytes; the limit is {limit}")
     return await handler(request)

@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+from sqlalchemy import Table
 from sqlmodel import col, select
 
 from perci_sim.crypto.verification import VerifiedDocument, verify_document
@@ -47,6 +48,7 @@ from perci_sim.domain.states import OPEN_STATES
 from perci_sim.services.context import BrokerContext
 from perci_sim.services.errors import Forbidden, NotFound, WrongOrder
 from perci_sim.services.unit_of_work import UnitOfWork, unit_of_work
+from perci_sim.storage.db import defer_insert
 from perci_sim.storage.log import iso_ms
 from perci_sim.storage.models import (
     DeconflictionHold,
@@ -86,6 +88,9 @@ ARTICLE = "Art. 14(1)"
 ISSUER_ROLES = ("authority", "europol")
 
 _OPEN = frozenset(s.value for s in OPEN_STATES)
+#: Write-only index rows: Core, batched with the transaction's events (storage/db.py).
+_ITEM_EVENT: Table = ItemEvent.__table__  # type: ignore[attr-defined]
+_ITEM_URL: Table = ItemUrl.__table__  # type: ignore[attr-defined]
 
 
 def require_issuer(participant: ParticipantInfo) -> None:
@@ -99,7 +104,11 @@ def require_issuer(participant: ParticipantInfo) -> None:
 async def link_event(uow: UnitOfWork, item_kind: str, item_id: str, event: Event) -> None:
     """Put ``event`` into the history of the referral, hold or threat report ``item_id``."""
     assert event.seq is not None
-    uow.session.add(ItemEvent(item_kind=item_kind, item_id=item_id, event_seq=event.seq))
+    defer_insert(
+        uow.session,
+        _ITEM_EVENT,
+        {"item_kind": item_kind, "item_id": item_id, "event_seq": event.seq},
+    )
 
 
 async def linked_item(uow: UnitOfWork, item_kind: str, event: Event) -> str:
@@ -415,17 +424,19 @@ async def record_new_item(
     one ``deconfliction_notice`` per earlier item, visible to it alone.
     """
     for url in checks.urls:
-        uow.session.add(
-            ItemUrl(
-                url_key=url_key(url),
-                url=url,
-                item_kind=item_kind,
-                item_id=item_id,
-                authority_id=checks.issuer_id,
-                origin=checks.origin,
-                hsp_id=checks.hsp_id,
-                received_at=checks.now,
-            )
+        defer_insert(
+            uow.session,
+            _ITEM_URL,
+            {
+                "url_key": url_key(url),
+                "url": url,
+                "item_kind": item_kind,
+                "item_id": item_id,
+                "authority_id": checks.issuer_id,
+                "origin": checks.origin,
+                "hsp_id": checks.hsp_id,
+                "received_at": checks.now,
+            },
         )
     if not checks.coordinate and not checks.duplicates:
         return

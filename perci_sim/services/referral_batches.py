@@ -32,6 +32,8 @@ from datetime import datetime
 from typing import Any, TypeAlias
 
 import structlog
+from sqlalchemy import Table, bindparam, update
+from sqlalchemy import select as core_select
 from sqlmodel import col, select
 
 from perci_sim.crypto.errors import SchemaViolationError
@@ -51,6 +53,7 @@ from perci_sim.services.errors import DuplicateMessage, NotFound
 from perci_sim.services.referrals import (
     ReferralResult,
     VerifiedReferral,
+    outcome_values,
     record_outcome,
     record_referral,
     referral_view,
@@ -58,6 +61,7 @@ from perci_sim.services.referrals import (
     verify_referral_outcome,
 )
 from perci_sim.services.unit_of_work import UnitOfWork, unit_of_work
+from perci_sim.storage.db import detached_row, flush_deferred
 from perci_sim.storage.models import Event, ItemEvent, ItemUrl, Referral
 from perci_sim.storage.registry import ParticipantInfo
 
@@ -77,6 +81,11 @@ MAX_BATCH_ITEMS = 500
 _YIELD_EVERY = 50
 #: At most so many URLs per query (SQLite and asyncpg take at most 32,766 parameters).
 _URLS_PER_QUERY = 1000
+
+_REFERRAL: Table = Referral.__table__  # type: ignore[attr-defined]
+#: The answered referrals' changed columns (SET: the parameters' column names), one
+#: executemany for the batch.
+_ANSWER = update(_REFERRAL).where(_REFERRAL.c.referral_id == bindparam("b_referral_id"))
 
 #: One item's answer: its result (``replayed`` for an earlier document), or its refusal.
 ItemResult: TypeAlias = ReferralResult | PerciError
@@ -141,6 +150,21 @@ async def _referrals(uow: UnitOfWork, referral_ids: Collection[str]) -> dict[str
         select(Referral).where(col(Referral.referral_id).in_(referral_ids))
     )
     return {r.referral_id: r for r in rows.all()}
+
+
+async def _referral_rows(uow: UnitOfWork, referral_ids: Collection[str]) -> dict[str, Referral]:
+    """The referrals ``referral_ids`` as rows of no session (one Core query, no ORM load).
+
+    Changing one writes nothing: the caller writes its changes with :data:`_ANSWER`.
+    """
+    if not referral_ids:
+        return {}
+    await flush_deferred(uow.session)  # Core on the connection: write what is pending first
+    conn = await uow.session.connection()
+    rows = await conn.execute(
+        core_select(_REFERRAL).where(_REFERRAL.c.referral_id.in_(referral_ids))
+    )
+    return {row.referral_id: detached_row(Referral, dict(row._mapping)) for row in rows}
 
 
 async def _holds_free(uow: UnitOfWork, issuer_id: str, urls: Sequence[tuple[str, str]]) -> bool:
@@ -308,9 +332,10 @@ async def record_referral_outcome_batch(
         async with unit_of_work(ctx) as uow:
             now = ctx.clock.now()
             originals = await _originals(uow, participant.id, verified.values())
-            referrals = await _referrals(
+            referrals = await _referral_rows(
                 uow, {str(d.payload["referral_id"]) for d in verified.values()}
             )
+            answered: list[dict[str, Any]] = []
             for count, (index, document) in enumerate(verified.items(), 1):
                 if count % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)
@@ -333,13 +358,23 @@ async def record_referral_outcome_batch(
                         )
                         continue
                     result, event = await record_outcome(
-                        uow, participant=participant, referral=referral, document=document, now=now
+                        uow,
+                        participant=participant,
+                        referral=referral,
+                        document=document,
+                        now=now,
+                        tracked=False,
                     )
                 except PerciError as exc:
                     results[index] = exc
                     continue
+                answered.append({"b_referral_id": referral_id, **outcome_values(referral)})
                 originals[document.message_id] = event
                 results[index] = result
+            if answered:
+                # The answered referrals' rows: one executemany (they are no session's).
+                conn = await uow.session.connection()
+                await conn.execute(_ANSWER, answered)
     return _logged("referral_outcome_batch", participant, results)
 
 

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import ColumnElement, false, true
+from sqlalchemy import ColumnElement, Table, false, true
 from sqlmodel import col, select
 
 from perci_sim.crypto.verification import VerifiedDocument, verify_document
@@ -44,7 +44,7 @@ from perci_sim.services.errors import NotFound, UnknownAddressee, WrongOrder
 from perci_sim.services.queries import MAX_LIMIT
 from perci_sim.services.unit_of_work import UnitOfWork, unit_of_work
 from perci_sim.services.views import event_view
-from perci_sim.storage.db import Database
+from perci_sim.storage.db import Database, defer_insert, detached_row
 from perci_sim.storage.log import iso_ms
 from perci_sim.storage.models import Event, ItemEvent, Referral
 from perci_sim.storage.registry import ParticipantInfo, get_participant
@@ -56,6 +56,7 @@ __all__ = [
     "VerifiedReferral",
     "get_referral",
     "list_referrals",
+    "outcome_values",
     "record_outcome",
     "record_referral",
     "record_referral_outcome",
@@ -73,6 +74,8 @@ log = structlog.get_logger(__name__)
 NATURE = "voluntary consideration against terms of service"
 #: Referrals rest on Art. 14 cooperation (PERCI's referral channel), not on Art. 3.
 ARTICLE = "Art. 14"
+
+_REFERRAL_TABLE: Table = Referral.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -186,21 +189,27 @@ async def record_referral(
             now=now,
             holds_checked=holds_checked,
         )
-    referral = Referral(
-        referral_id=str(uuid.uuid4()),
-        reference_number=str(document.payload["reference_number"]),
-        sender_id=participant.id,
-        origin=origin_of(participant.role, participant.member_state),
-        hsp_id=hsp_id,
-        state="open",
-        urls=checks.urls,
-        flags=checks.flags,
-        document=document.token,
-        document_sha256=document.document_sha256,
-        received_at=now,
-        updated_at=now,
-    )
-    uow.session.add(referral)
+    # Written by Core with the transaction's other rows (storage/db.py defer_insert);
+    # the instance is only read (its view), so it is built as a loaded row is.
+    row: dict[str, Any] = {
+        "referral_id": str(uuid.uuid4()),
+        "reference_number": str(document.payload["reference_number"]),
+        "sender_id": participant.id,
+        "origin": origin_of(participant.role, participant.member_state),
+        "hsp_id": hsp_id,
+        "state": "open",
+        "urls": checks.urls,
+        "flags": checks.flags,
+        "document": document.token,
+        "document_sha256": document.document_sha256,
+        "received_at": now,
+        "outcome": None,
+        "outcome_reason": None,
+        "outcome_at": None,
+        "updated_at": now,
+    }
+    referral = detached_row(Referral, row)
+    defer_insert(uow.session, _REFERRAL_TABLE, row)
     received = await uow.append(
         kind="referral_received",
         actor=participant.id,
@@ -267,8 +276,12 @@ async def record_outcome(
     referral: Referral,
     document: VerifiedDocument,
     now: datetime,
+    tracked: bool = True,
 ) -> tuple[ReferralResult, Event]:
     """Inside ``uow``: record the HSP's one answer to ``referral`` (nothing written on refusal).
+
+    ``tracked=False``: ``referral`` belongs to no session (a batch loads its rows by
+    Core); the caller writes :func:`outcome_values` of it before the commit.
 
     Raises:
         IllegalTransition: the referral was already answered.
@@ -283,7 +296,8 @@ async def record_outcome(
     referral.outcome_reason = str(reason) if reason is not None else None
     referral.outcome_at = now
     referral.updated_at = now
-    uow.session.add(referral)
+    if tracked:
+        uow.session.add(referral)
     event = await uow.append(
         kind="referral_outcome_received",
         actor=participant.id,
@@ -308,6 +322,17 @@ async def record_outcome(
         referral=referral_view(referral), receipt=event.receipt or "", replayed=False
     )
     return result, event
+
+
+def outcome_values(referral: Referral) -> dict[str, Any]:
+    """The columns :func:`record_outcome` changed (for an untracked referral's UPDATE)."""
+    return {
+        "state": referral.state,
+        "outcome": referral.outcome,
+        "outcome_reason": referral.outcome_reason,
+        "outcome_at": referral.outcome_at,
+        "updated_at": referral.updated_at,
+    }
 
 
 async def record_referral_outcome(

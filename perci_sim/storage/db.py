@@ -22,20 +22,29 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy import Insert, Table, event, insert, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.orm import ORMExecuteState, Session, configure_mappers
 from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from perci_sim.storage import models  # noqa: F401  (registers the tables)
 
-__all__ = ["Database", "create_schema", "defer_insert", "flush_deferred", "open_database"]
+__all__ = [
+    "Database",
+    "create_schema",
+    "defer_insert",
+    "detached_row",
+    "flush_deferred",
+    "open_database",
+]
+
+_Model = TypeVar("_Model", bound=SQLModel)
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +64,25 @@ _DEFERRED_KEY = "perci_deferred_inserts"
 
 #: One INSERT statement per table (its cache key is computed once).
 _INSERTS: dict[Table, Insert] = {}
+
+
+_CONFIGURED: set[type[SQLModel]] = set()
+
+
+def detached_row(model: type[_Model], values: dict[str, Any]) -> _Model:
+    """An instance of the table model ``model`` holding ``values``, built as a query builds
+    the rows it loads (no validation, no change tracking): a tenth of the constructor's cost.
+
+    For the hot path's rows written with :func:`defer_insert` (or Core) and only read
+    afterwards: the instance belongs to no session, so changing it writes nothing.
+    ``values`` must name every column (an absent one reads as a lazy load and fails).
+    """
+    if model not in _CONFIGURED:
+        configure_mappers()  # the attributes' setters exist once the mappers are configured
+        _CONFIGURED.add(model)
+    instance: _Model = model._sa_class_manager.new_instance()  # type: ignore[attr-defined]
+    instance.__dict__.update(values)
+    return instance
 
 
 def defer_insert(session: AsyncSession | Session, table: Table, row: dict[str, Any]) -> None:

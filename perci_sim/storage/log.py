@@ -23,6 +23,7 @@ transaction.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from collections.abc import Callable, Mapping
@@ -39,7 +40,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from perci_schemas import jws
 from perci_schemas.keys import PublicKey, load_public
-from perci_sim.storage.db import Database, defer_insert, flush_deferred
+from perci_sim.crypto.canonical import canonical_json
+from perci_sim.storage.db import Database, defer_insert, detached_row, flush_deferred
 from perci_sim.storage.models import Event, ParticipantKey
 
 __all__ = [
@@ -100,6 +102,13 @@ _VERIFY_BATCH = 1000
 
 def iso_ms(at: datetime) -> str:
     """Render an instant as UTC ISO 8601 with milliseconds (R1, R24)."""
+    return _iso_ms(at)
+
+
+@functools.lru_cache(maxsize=256)
+def _iso_ms(at: datetime) -> str:
+    # Cached: a batch renders its one instant many times (hash, receipt, views).  Equal
+    # instants render alike whatever their offset, so they may share an entry.
     return at.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
@@ -122,9 +131,28 @@ def hashed_record(event: Event) -> dict[str, Any]:
     }
 
 
+def _hashed_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`hashed_record` of the event ``row`` will hold (the same members, the same values)."""
+    return {
+        "seq": row["seq"],
+        "event_id": row["event_id"],
+        "order_id": row["order_id"],
+        "kind": row["kind"],
+        "actor": row["actor"],
+        "authority_id": row["authority_id"],
+        "hsp_id": row["hsp_id"],
+        "received_at": iso_ms(row["received_at"]),
+        "sent_at": row["sent_at"],
+        "message_id": row["message_id"],
+        "document_sha256": row["document_sha256"],
+        "payload_sha256": row["payload_sha256"],
+        "data": row["data"],
+    }
+
+
 def chain_hash(prev_hash: str, record: Mapping[str, Any]) -> str:
     """Return SHA-256(ascii(prev_hash) || JCS(record)) as hex."""
-    return hashlib.sha256(prev_hash.encode("ascii") + jws.canonical_json(dict(record))).hexdigest()
+    return hashlib.sha256(prev_hash.encode("ascii") + canonical_json(dict(record))).hexdigest()
 
 
 #: ``session.info`` key of the (seq, hash) this transaction last appended.
@@ -134,28 +162,6 @@ _EVENT_TABLE: Table = Event.__table__  # type: ignore[attr-defined]
 _TAIL = (
     sa_select(_EVENT_TABLE.c.seq, _EVENT_TABLE.c.hash).order_by(_EVENT_TABLE.c.seq.desc()).limit(1)
 )
-
-
-def _event_row(event: Event) -> dict[str, Any]:
-    return {
-        "seq": event.seq,
-        "event_id": event.event_id,
-        "order_id": event.order_id,
-        "kind": event.kind,
-        "actor": event.actor,
-        "authority_id": event.authority_id,
-        "hsp_id": event.hsp_id,
-        "received_at": event.received_at,
-        "sent_at": event.sent_at,
-        "message_id": event.message_id,
-        "document": event.document,
-        "document_sha256": event.document_sha256,
-        "payload_sha256": event.payload_sha256,
-        "data": event.data,
-        "receipt": event.receipt,
-        "prev_hash": event.prev_hash,
-        "hash": event.hash,
-    }
 
 
 def tail_subqueries() -> tuple[ScalarSelect[Any], ScalarSelect[Any]]:
@@ -223,33 +229,37 @@ async def append_event(
     tail: tuple[int | None, str] | None = session.info.get(_TAIL_KEY)
     if tail is None:
         conn = await session.connection()
-        row = (await conn.execute(_TAIL)).first()
-        tail = (row[0], row[1]) if row is not None else None
+        last = (await conn.execute(_TAIL)).first()
+        tail = (last[0], last[1]) if last is not None else None
     seq, prev_hash = 1, GENESIS_HASH
     if tail is not None and tail[0] is not None:
         seq, prev_hash = tail[0] + 1, tail[1]
-    event = Event(
-        seq=seq,
-        event_id=str(uuid.uuid4()),
-        order_id=order_id,
-        kind=kind,
-        actor=actor,
-        authority_id=authority_id,
-        hsp_id=hsp_id,
-        received_at=received_at.astimezone(UTC),
-        sent_at=sent_at,
-        message_id=message_id,
-        document=document,
-        document_sha256=document_sha256,
-        payload_sha256=payload_sha256,
-        data=dict(data or {}),
-        prev_hash=prev_hash,
-        hash="",
-    )
-    event.hash = chain_hash(prev_hash, hashed_record(event))
+    # The row is written by Core (defer_insert); the returned event is only read, so it
+    # is built as a loaded row is, without the model constructor's cost.
+    row: dict[str, Any] = {
+        "seq": seq,
+        "event_id": str(uuid.uuid4()),
+        "order_id": order_id,
+        "kind": kind,
+        "actor": actor,
+        "authority_id": authority_id,
+        "hsp_id": hsp_id,
+        "received_at": received_at.astimezone(UTC),
+        "sent_at": sent_at,
+        "message_id": message_id,
+        "document": document,
+        "document_sha256": document_sha256,
+        "payload_sha256": payload_sha256,
+        "data": dict(data or {}),
+        "receipt": None,
+        "prev_hash": prev_hash,
+        "hash": "",
+    }
+    row["hash"] = chain_hash(prev_hash, _hashed_row(row))
+    event = detached_row(Event, row)
     if sign_receipt is not None:
-        event.receipt = sign_receipt(event)
-    defer_insert(session, _EVENT_TABLE, _event_row(event))
+        row["receipt"] = event.receipt = sign_receipt(event)
+    defer_insert(session, _EVENT_TABLE, row)
     session.info[_TAIL_KEY] = (seq, event.hash)
     return event
 

@@ -11,6 +11,8 @@ against the same broker, the HSP following its WebSocket feed.
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import replace
 from typing import Any
@@ -373,7 +375,10 @@ async def test_sdk_splits_a_batch_the_broker_finds_too_large(broker: Any) -> Non
     """Against a broker with a small body limit, a refused chunk (413) is split in halves
     until it fits; a document too large on its own is refused for itself alone."""
     first = await broker()
-    b = await broker(like=first, settings=replace(first.settings, max_body_bytes=6_000))
+    b = await broker(
+        like=first,
+        settings=replace(first.settings, max_body_bytes=6_000, max_batch_body_bytes=6_000),
+    )
     party = b.parties["de-bka"]
     url = str(b.server.make_url("")).rstrip("/")
     inputs: list[dict[str, Any]] = [
@@ -390,3 +395,66 @@ async def test_sdk_splits_a_batch_the_broker_finds_too_large(broker: Any) -> Non
     assert isinstance(results[7], ProblemError)
     assert (results[7].status, results[7].code) == (413, "payload_too_large")
     assert await referral_count(b, "de-bka") == 11
+
+
+async def test_a_full_batch_fits_the_batch_body_limit(broker: Any) -> None:
+    """With the default settings, 500 one-URL referrals (more than the 256 KiB every other
+    route takes) are one request, and their 500 outcomes another."""
+    b = await broker()
+    assert b.settings.max_body_bytes == 256 * 1024
+    assert b.settings.max_batch_body_bytes == 1024 * 1024
+    documents = [
+        sign(b, "de-bka", docs.referral(b, "de-bka", "hsp-beta", f"https://hsp-beta.example/{i}"))
+        for i in range(500)
+    ]
+    size = len(json.dumps({"documents": documents}))
+    assert b.settings.max_body_bytes < size < b.settings.max_batch_body_bytes
+    reply = await post_batch(b, REFERRALS, "de-bka", documents)
+    assert reply.status == 200, reply.body
+    assert {r["status"] for r in reply.body["results"]} == {201}
+    answers = [
+        sign(b, "hsp-beta", docs.referral_outcome(b, "hsp-beta", r["referral"]["referral_id"]))
+        for r in reply.body["results"]
+    ]
+    answered = await post_batch(b, OUTCOMES, "hsp-beta", answers)
+    assert answered.status == 200, answered.body
+    assert {r["status"] for r in answered.body["results"]} == {201}
+    assert {r["referral"]["state"] for r in answered.body["results"]} == {"answered"}
+    assert await last_seq(b) == 1000
+    report = await verify_log(b.db, broker_public_keys=b.broker_keys)
+    assert report.ok, report.problems
+
+
+async def test_only_the_batch_routes_take_the_batch_body_limit(broker: Any) -> None:
+    """The batch routes take up to ``max_batch_body_bytes``, declared or streamed; every other
+    route keeps ``max_body_bytes``."""
+    first = await broker()
+    settings = replace(first.settings, max_body_bytes=4_000, max_batch_body_bytes=40_000)
+    b = await broker(like=first, settings=settings)
+    documents = [
+        sign(b, "de-bka", docs.referral(b, "de-bka", "hsp-beta", f"https://hsp-beta.example/{i}"))
+        for i in range(12)
+    ]
+    assert 4_000 < len(json.dumps({"documents": documents})) < 40_000
+    reply = await post_batch(b, REFERRALS, "de-bka", documents)
+    assert reply.status == 200, reply.body
+    assert {r["status"] for r in reply.body["results"]} == {201}
+
+    too_big = json.dumps({"documents": ["x" * 50_000]}).encode()
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: a streamed body
+        for start in range(0, len(too_big), 8_192):
+            yield too_big[start : start + 8_192]
+
+    for path, party in ((REFERRALS, "de-bka"), (OUTCOMES, "hsp-beta")):
+        refused = await b.call("POST", path, party=party, json={"documents": ["x" * 50_000]})
+        assert (refused.status, refused.body["code"]) == (413, "payload_too_large"), path
+        assert b.client is not None
+        headers = {**b.parties[party].headers, "Content-Type": "application/json"}
+        async with b.client.post(path, data=chunks(), headers=headers) as resp:
+            assert resp.status == 413, path
+            assert (await resp.json())["code"] == "payload_too_large"
+    # Another route: the body that fits a batch is too large for one referral.
+    single = await b.call("POST", "/v1/referrals", party="de-bka", json={"jws": "x" * 10_000})
+    assert (single.status, single.body["code"]) == (413, "payload_too_large")
+    assert await last_seq(b) == 12
