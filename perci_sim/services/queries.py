@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, nulls_last, true
+from sqlalchemy import ColumnElement, false, nulls_last, or_, true
 from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from perci_sim.domain.states import OPEN_STATES, OrderState
 from perci_sim.services.audience import (
@@ -22,7 +23,7 @@ from perci_sim.services.documents import is_party, load_order
 from perci_sim.services.errors import Forbidden
 from perci_sim.services.views import event_view, order_view
 from perci_sim.storage.db import Database
-from perci_sim.storage.models import Event, Order
+from perci_sim.storage.models import Event, EventAudience, Order, OrderLifecycle
 from perci_sim.storage.registry import ParticipantInfo
 
 __all__ = [
@@ -47,7 +48,21 @@ def _own_orders(participant: ParticipantInfo) -> ColumnElement[bool]:
         return col(Order.authority_id) == participant.id
     if participant.role == "hsp":
         return col(Order.hsp_id) == participant.id
-    return false()
+    if participant.role == "court":
+        # TCO Art. 9: the orders of its Member State's authorities, and those decided on
+        # (Art. 4) by its Member State as host State (as ``can_see_order``).
+        return col(Order.order_id).in_(
+            select(OrderLifecycle.order_id).where(
+                or_(
+                    col(OrderLifecycle.issuing_member_state) == participant.member_state,
+                    col(OrderLifecycle.host_member_state) == participant.member_state,
+                )
+            )
+        )
+    # Europol and content providers: the orders they were shown an event of (Art. 4, 11).
+    return col(Order.order_id).in_(
+        select(EventAudience.order_id).where(col(EventAudience.participant_id) == participant.id)
+    )
 
 
 #: Roles that see the events naming them in ``Event.authority_id``: competent authorities,
@@ -99,7 +114,10 @@ async def list_orders(
     query = query.order_by(col(Order.received_at).desc(), col(Order.order_id))
     async with db.read() as session:
         rows = (await session.exec(query.limit(min(limit, MAX_LIMIT)).offset(offset))).all()
-    return [order_view(row) for row in rows]
+        views = [order_view(row) for row in rows]
+        for view in views:
+            await _withhold_document(session, participant, view)
+    return views
 
 
 async def get_order(db: Database, participant: ParticipantInfo, order_id: str) -> dict[str, Any]:
@@ -111,21 +129,29 @@ async def get_order(db: Database, participant: ParticipantInfo, order_id: str) -
     """
     async with db.read() as session:
         view = order_view(await load_order(session, order_id, participant))
-        if participant.role == "content_provider":
-            informed = (
-                await session.exec(
-                    select(Event.data).where(
-                        col(Event.order_id) == order_id,
-                        col(Event.kind) == "content_provider_information_received",
-                    )
-                )
-            ).all()
-            if not any(
-                data.get("content_provider_id") == participant.id and data.get("copy_of_order")
-                for data in informed
-            ):
-                view["document"] = None
+        await _withhold_document(session, participant, view)
         return view
+
+
+async def _withhold_document(
+    session: AsyncSession, participant: ParticipantInfo, view: dict[str, Any]
+) -> None:
+    """TCO Art. 11(2): a content provider sees the order only with the HSP's copy."""
+    if participant.role != "content_provider":
+        return
+    informed = (
+        await session.exec(
+            select(Event.data).where(
+                col(Event.order_id) == view["order_id"],
+                col(Event.kind) == "content_provider_information_received",
+            )
+        )
+    ).all()
+    if not any(
+        data.get("content_provider_id") == participant.id and data.get("copy_of_order")
+        for data in informed
+    ):
+        view["document"] = None
 
 
 async def order_history(

@@ -286,6 +286,10 @@ class TestContentProvider:
         # Art. 11(2): informed without a copy of the order: the view withholds the document.
         seen = await b.get(f"/v1/orders/{order['order_id']}", party="cp-demo")
         assert (seen.status, seen.body["document"]) == (200, None)
+        # Once informed, it finds the order in its list too (no id needed).
+        listed = await b.get("/v1/orders", party="cp-demo")
+        assert [o["order_id"] for o in listed.body["orders"]] == [order["order_id"]]
+        assert listed.body["orders"][0]["document"] is None  # Art. 11(2), as above
         assert (await b.order(order["order_id"], party="de-bka"))["document"]
         complaint = lifecycle_doc(b, "cp-demo", "complaint", order, grounds="Satire.")
         assert (await post(b, order, "complaint", "cp-demo", complaint)).status == 201
@@ -385,3 +389,14 @@ class TestCourtAnnulment:
         )
         reply = await post(b, order, "court-annulment", "de-court", again)
         assert (reply.status, reply.body["code"]) == (409, "illegal_transition")
+
+    async def test_a_court_lists_the_orders_of_its_member_state(self, broker: Any) -> None:
+        """Art. 9: de-court finds the orders of German authorities without knowing their ids;
+        a third party that was shown nothing of an order (here Europol) lists none."""
+        b = await broker()
+        order = await b.issue()
+        listed = await b.get("/v1/orders", party="de-court")
+        assert listed.status == 200, listed.body
+        assert [o["order_id"] for o in listed.body["orders"]] == [order["order_id"]]
+        nothing = await b.get("/v1/orders", party="europol")
+        assert (nothing.status, nothing.body["orders"]) == (200, [])
