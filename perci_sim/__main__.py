@@ -44,6 +44,14 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides["host"] = args.host
     if getattr(args, "port", None) is not None:
         overrides["port"] = args.port
+    if getattr(args, "rate_limit", None) is not None:
+        if args.rate_limit < 0:
+            raise CliError("--rate-limit must not be negative")
+        overrides["rate_limit"] = args.rate_limit
+    if getattr(args, "rate_burst", None) is not None:
+        if args.rate_burst < 0:
+            raise CliError("--rate-burst must not be negative")
+        overrides["rate_burst"] = args.rate_burst
     if getattr(args, "speed", None) is not None:
         if args.speed <= 0:
             raise CliError("--speed must be positive")
@@ -74,6 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8700)")
     serve.add_argument("--speed", type=float, help="clock speed: simulated s per wall s")
+    serve.add_argument(
+        "--rate-limit",
+        type=float,
+        help="requests a second per participant (or IP), 0 = off (default 200, $PERCI_RATE_LIMIT)",
+    )
+    serve.add_argument(
+        "--rate-burst",
+        type=int,
+        help="requests a participant may send at once (default 400, $PERCI_RATE_BURST)",
+    )
 
     participants = sub.add_parser("participants", help="administer participants and keys")
     psub = participants.add_subparsers(dest="action", required=True)

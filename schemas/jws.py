@@ -99,7 +99,7 @@ def peek_header(token: str) -> dict[str, Any]:
         raise JWSError("malformed", "a JWS compact serialisation has three dot-separated parts")
     try:
         header = json.loads(_b64decode(token.split(".", 1)[0]))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise JWSError("malformed", "the JWS protected header is not base64url JSON") from exc
     if not isinstance(header, dict):
         raise JWSError("malformed", "the JWS protected header is not a JSON object")
@@ -141,7 +141,7 @@ def verify(
         raise JWSError("bad_signature", f"the signature by {kid!r} does not verify") from exc
     try:
         payload = json.loads(obj.payload)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise JWSError("malformed", "the JWS payload is not JSON") from exc
     if not isinstance(payload, dict):
         raise JWSError("malformed", "the JWS payload is not a JSON object")

@@ -19,6 +19,7 @@ from datetime import datetime
 
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from perci_sim.api.feed import FeedHub
 from perci_sim.api.handlers import routes
@@ -32,7 +33,13 @@ from perci_sim.api.keys import (
     SIGNER,
     TIMERS,
 )
-from perci_sim.api.middlewares import middlewares
+from perci_sim.api.middlewares import authenticate, middlewares
+from perci_sim.api.rate_limit import (
+    RATE_LIMITER,
+    RateLimiter,
+    participant_limit,
+    unauthenticated_limit,
+)
 from perci_sim.api.routes_cooperation import routes as cooperation_routes
 from perci_sim.api.routes_facilitator import routes as facilitator_routes
 from perci_sim.api.routes_lifecycle import routes as lifecycle_routes
@@ -87,14 +94,21 @@ def create_app(
     clock: Clock | None = None,
     database: Database | None = None,
     broker_signer: BrokerSigner | None = None,
+    rate_limit: float | None = None,
+    rate_burst: int | None = None,
 ) -> web.Application:
     """Build the broker application.
 
     ``database`` and ``broker_signer`` default to the ones of ``settings``
     (``resolved_database_url``, ``broker_key_path``, created if missing); a
-    database passed in is not closed by the app.
+    database passed in is not closed by the app.  ``rate_limit`` (requests a second per
+    participant, 0 = off) and ``rate_burst`` default to the settings' (docs/API.md).
     """
-    app = web.Application(middlewares=middlewares(), client_max_size=settings.max_body_bytes)
+    app = web.Application(middlewares=_middlewares(), client_max_size=settings.max_body_bytes)
+    app[RATE_LIMITER] = RateLimiter(
+        settings.rate_limit if rate_limit is None else rate_limit,
+        settings.rate_burst if rate_burst is None else rate_burst,
+    )
     app[SETTINGS] = settings
     app[CLOCK] = clock if clock is not None else default_clock(settings)
     hub = FeedHub()
@@ -114,6 +128,15 @@ def create_app(
     )
     app.on_shutdown.append(_close_feeds)
     return app
+
+
+def _middlewares() -> list[Middleware]:
+    """The request middlewares, with the rate limiter around and after authentication."""
+    chain = middlewares()
+    at = chain.index(authenticate) if authenticate in chain else len(chain)
+    chain.insert(at, unauthenticated_limit)
+    chain.append(participant_limit)
+    return chain
 
 
 def _database_ctx(

@@ -44,12 +44,19 @@ ORDER_DOCUMENTS: dict[str, OrderService] = {
 }
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259)")
+
+
 async def _json_body(request: web.Request) -> Any:
     raw = await request.read()
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidJson(f"the request body is not JSON: {exc}") from exc
+    except RecursionError:
+        # A nesting bomb ("[[[[…"): refused like any other unreadable body, not a 500.
+        raise InvalidJson("the request body is nested too deeply") from None
 
 
 async def _jws_body(request: web.Request) -> str:

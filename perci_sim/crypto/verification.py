@@ -141,8 +141,8 @@ def _fast_verify(
         else:
             return None
         payload = json.loads(urlsafe_b64decode(payload_b64.encode("ascii")))
-    except (ValueError, TypeError, InvalidSignature, binascii.Error):
-        return None
+    except (ValueError, TypeError, InvalidSignature, binascii.Error, RecursionError):
+        return None  # the general path below answers with the precise problem
     if type(payload) is not dict:
         return None
     return jws.SignedDocument(
@@ -183,6 +183,8 @@ def verify_with_key(
         return jws.verify(token, expected_type=expected_type, resolve_key=resolve)
     except jws.JWSError as exc:
         raise _problem(exc) from exc
+    except RecursionError as exc:  # a signed payload nested beyond any real document
+        raise BadSignature("the document's payload is nested too deeply to read") from exc
 
 
 async def verify_document(
@@ -221,6 +223,13 @@ async def verify_document(
         raise SchemaViolationError(
             str(exc), [(error.field, error.message) for error in exc.errors]
         ) from exc
+    try:
+        sha256 = payload_hash(payload)
+    except ValueError as exc:  # RFC 8785: e.g. a lone surrogate is no Unicode string
+        raise SchemaViolationError(
+            f"the document cannot be canonicalised (RFC 8785): {exc}",
+            [("", "every string must be valid Unicode (no lone surrogates)")],
+        ) from exc
     return VerifiedDocument(
         token=token,
         kid=signed.kid,
@@ -230,5 +239,5 @@ async def verify_document(
         message_id=str(payload["message_id"]),
         sent_at=str(payload["sent_at"]),
         document_sha256=signed.sha256,
-        payload_sha256=payload_hash(payload),
+        payload_sha256=sha256,
     )
