@@ -1,4 +1,5 @@
-"""Storage contracts, run against in-memory and file SQLite: registry and log chain."""
+"""Storage contracts, run against in-memory and file SQLite and PostgreSQL: registry and
+log chain, timer claims.  PostgreSQL needs ``PERCI_TEST_DATABASE_URL`` (else it skips)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import postgres_database
 from sqlmodel import select
 
 from perci_schemas.keys import generate
@@ -22,9 +24,17 @@ from perci_sim.storage.models import Event, Timer
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "file"])
+@pytest.fixture(
+    params=["memory", "file", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
     """A fresh database of each kind."""
+    if request.param == "postgresql":
+        async with postgres_database() as url:
+            database = await open_database(url)
+            yield database
+            await database.close()
+        return
     url = (
         "sqlite+aiosqlite:///:memory:"
         if request.param == "memory"
