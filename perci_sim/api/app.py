@@ -44,8 +44,8 @@ from perci_sim.services.context import BrokerContext
 from perci_sim.services.fire_timers import fire_due_timers, next_timer_due
 from perci_sim.settings import Settings
 from perci_sim.storage.db import Database, open_database
-from perci_sim.storage.schema import require_head
 from perci_sim.storage.models import Event
+from perci_sim.storage.schema import require_head
 
 __all__ = ["AppListener", "create_app", "default_clock"]
 

@@ -24,9 +24,7 @@ from perci_sim.storage.models import Event, Timer
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
 
-@pytest.fixture(
-    params=["memory", "file", pytest.param("postgresql", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(params=["memory", "file", pytest.param("postgresql", marks=pytest.mark.postgres)])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
     """A fresh database of each kind."""
     if request.param == "postgresql":

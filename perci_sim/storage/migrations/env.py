@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
@@ -22,7 +23,7 @@ config = context.config
 target_metadata = SQLModel.metadata
 
 
-def render_item(kind: str, obj: Any, autogen_context: Any) -> str | bool:
+def render_item(kind: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Render the project's column types as plain SQLAlchemy types (same DDL).
 
     Migrations must not import application code that may change later: ``AutoString``
