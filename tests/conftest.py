@@ -93,6 +93,16 @@ async def postgres_database() -> AsyncIterator[str]:
         await admin.close()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With the brokers on PostgreSQL, skip the tests that open their SQLite file."""
+    if os.environ.get(BROKER_BACKEND_ENV, "sqlite") != "postgresql":
+        return
+    skip = pytest.mark.skip(reason=f"opens the broker's SQLite file ({BROKER_BACKEND_ENV})")
+    for item in items:
+        if item.get_closest_marker("sqlite_file"):
+            item.add_marker(skip)
+
+
 @pytest.fixture(params=BACKENDS)
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """An empty database of each backend: a SQLite file, a fresh PostgreSQL database."""
@@ -604,6 +614,7 @@ def manual_clock() -> ManualClock:
 @pytest.fixture
 async def broker(
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     aiohttp_server: Callable[..., Awaitable[TestServer]],
     aiohttp_client: Callable[..., Awaitable[TestClient[web.Request, web.Application]]],
 ) -> AsyncIterator[BrokerFactory]:
@@ -639,6 +650,8 @@ async def broker(
                 database = postgres_database()
                 url = await database.__aenter__()
                 databases.append(database)
+                # The in-process CLI commands of a test reach the same database.
+                monkeypatch.setenv("PERCI_DATABASE_URL", url)
             base = replace(base, database_url=url)
             db = await open_database(base.resolved_database_url)
             try:
