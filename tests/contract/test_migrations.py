@@ -17,7 +17,9 @@ from perci_sim.storage.db import normalise_url, open_database
 
 
 def _differences(connection: Connection) -> list[object]:
-    return list(compare_metadata(MigrationContext.configure(connection), SQLModel.metadata))
+    opts = {"include_object": schema.include_object(connection.dialect.name)}
+    context = MigrationContext.configure(connection, opts=opts)
+    return list(compare_metadata(context, SQLModel.metadata))
 
 
 def _upgrade_with_alembic(connection: Connection) -> None:

@@ -19,7 +19,7 @@ from perci_sim.services.fire_timers import claim_timer
 from perci_sim.storage import registry
 from perci_sim.storage.db import Database, open_database
 from perci_sim.storage.log import GENESIS_HASH, append_event, verify_log
-from perci_sim.storage.models import Event, Timer
+from perci_sim.storage.models import Event, ItemUrl, Timer
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
@@ -177,3 +177,19 @@ class TestTimerClaim:
                 outcomes.append(await claim_timer(session, open_timer.id, NOW))
                 outcomes.append(await claim_timer(session, cancelled.id, NOW))
         assert outcomes == [True, False, False, False]
+
+
+class TestUrlIndex:
+    async def test_an_8_kb_url_is_indexed_and_found(self, db: Database) -> None:
+        """The schema allows 8 kB URLs: more than a PostgreSQL B-tree entry holds."""
+        import secrets
+
+        key = "https://x.example/" + secrets.token_hex(4000)
+        async with db.write() as session:
+            session.add(
+                ItemUrl(url_key=key, url=key, item_kind="order", item_id="o", authority_id="a",
+                        origin="DE", received_at=NOW)
+            )  # fmt: skip
+        async with db.read() as session:
+            found = (await session.exec(select(ItemUrl).where(ItemUrl.url_key == key))).one()
+        assert found.item_id == "o"

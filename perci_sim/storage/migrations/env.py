@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 from perci_sim.storage import models  # noqa: F401  (registers the tables)
+from perci_sim.storage.schema import include_object
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -49,6 +50,7 @@ def _configure(connection: Connection) -> None:
         # SQLite alters tables by copying them ("batch" mode).
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object(connection.dialect.name),
     )
 
 

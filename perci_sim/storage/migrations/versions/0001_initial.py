@@ -113,8 +113,11 @@ def upgrade() -> None:
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
-    with op.batch_alter_table("item_url", schema=None) as batch_op:
-        batch_op.create_index("ix_item_url_key_kind", ["url_key", "item_kind"], unique=False)
+    if op.get_bind().dialect.name == "postgresql":
+        # A URL (8 kB) can exceed a B-tree entry (2.7 kB): hash index (see models.ItemUrl).
+        op.create_index("ix_item_url_key_hash", "item_url", ["url_key"], postgresql_using="hash")
+    else:
+        op.create_index("ix_item_url_key_kind", "item_url", ["url_key", "item_kind"])
 
     op.create_table(
         "obligation",
@@ -427,7 +430,11 @@ def downgrade() -> None:
 
     op.drop_table("obligation")
     with op.batch_alter_table("item_url", schema=None) as batch_op:
-        batch_op.drop_index("ix_item_url_key_kind")
+        batch_op.drop_index(
+            "ix_item_url_key_hash"
+            if op.get_bind().dialect.name == "postgresql"
+            else "ix_item_url_key_kind"
+        )
 
     op.drop_table("item_url")
     with op.batch_alter_table("item_event", schema=None) as batch_op:
