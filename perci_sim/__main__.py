@@ -1,7 +1,8 @@
 """``perci-sim``: run the broker and administer a setup.
 
-Subcommands: ``init DIR``, ``serve``, ``participants list|add|rotate-key|revoke-key``,
-``verify-log``, ``report``, ``drill SCENARIO``.  Errors print one line on stderr and exit non-zero.
+Subcommands: ``init DIR``, ``serve``, ``db upgrade|current``,
+``participants list|add|rotate-key|revoke-key``, ``verify-log``, ``report``,
+``drill SCENARIO``.  Errors print one line on stderr and exit non-zero.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from perci_sim import bootstrap
 from perci_sim.domain.errors import PerciError
 from perci_sim.logging import configure_logging
 from perci_sim.settings import Settings
 from perci_sim.storage.db import Database, open_database
+from perci_sim.storage.schema import SchemaOutOfDate, require_head
 
 __all__ = ["main"]
 
@@ -92,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="requests a participant may send at once (default 400, $PERCI_RATE_BURST)",
     )
+
+    db = sub.add_parser("db", help="the database schema: Alembic migrations")
+    dsub = db.add_subparsers(dest="action", required=True)
+    dup = dsub.add_parser("upgrade", help="apply the migrations up to the current revision")
+    _add_home(dup)
+    dcur = dsub.add_parser("current", help="show the database's revision and the expected one")
+    _add_home(dcur)
 
     participants = sub.add_parser("participants", help="administer participants and keys")
     psub = participants.add_subparsers(dest="action", required=True)
@@ -174,9 +184,44 @@ def _cmd_drill(args: argparse.Namespace, console: Console) -> int:
 
 
 async def _open(settings: Settings) -> Database:
+    """The setup's database, at the revision this code expects."""
     if not bootstrap.is_initialised(settings.home):
         raise CliError(f"{settings.home} holds no setup: run '{PROG} init {settings.home}' first")
-    return await open_database(settings.resolved_database_url)
+    db = await open_database(settings.resolved_database_url, create=False)
+    try:
+        await require_head(db.engine)
+    except BaseException:
+        await db.close()
+        raise
+    return db
+
+
+async def _cmd_db(args: argparse.Namespace, console: Console) -> int:
+    from perci_sim.storage.schema import current_revision, head_revision, upgrade
+
+    settings = _settings(args)
+    if not settings.database_url and not bootstrap.is_initialised(settings.home):
+        raise CliError(
+            f"{settings.home} holds no setup: pass --database-url or run '{PROG} init' first"
+        )
+    db = await open_database(settings.resolved_database_url, create=False)
+    try:
+        if args.action == "upgrade":
+            before, after = await upgrade(db.engine)
+            if before == after:
+                console.print(f"database already at revision {after}", highlight=False)
+            else:
+                console.print(
+                    f"database upgraded from revision {before or 'none'} to {after}",
+                    highlight=False,
+                )
+            return 0
+        current, head = await current_revision(db.engine), head_revision()
+        state = "(head)" if current == head else f"(expected {head}: run `{PROG} db upgrade`)"
+        print(f"{current or 'none'} {state}")
+        return 0 if current == head else 1
+    finally:
+        await db.close()
 
 
 async def _cmd_init(args: argparse.Namespace, console: Console) -> int:
@@ -220,6 +265,9 @@ def _cmd_serve(args: argparse.Namespace, console: Console) -> int:
             f"{settings.home / 'credentials'}",
             highlight=False,
         )
+    else:
+        # An unmigrated or outdated database: refuse with one line, before serving.
+        asyncio.run(_check_schema(settings))
     clock: Clock = (
         SystemClock() if settings.clock_speed == 1.0 else ScaledClock(speed=settings.clock_speed)
     )
@@ -230,6 +278,11 @@ def _cmd_serve(args: argparse.Namespace, console: Console) -> int:
     )
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
     return 0
+
+
+async def _check_schema(settings: Settings) -> None:
+    db = await _open(settings)
+    await db.close()
 
 
 async def _cmd_participants(args: argparse.Namespace, console: Console) -> int:
@@ -356,6 +409,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_cmd_init(args, console))
         if args.command == "serve":
             return _cmd_serve(args, console)
+        if args.command == "db":
+            return asyncio.run(_cmd_db(args, console))
         if args.command == "participants":
             return asyncio.run(_cmd_participants(args, console))
         if args.command == "verify-log":
@@ -364,7 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_cmd_report(args, console))
         if args.command == "drill":
             return _cmd_drill(args, console)
-    except (CliError, PerciError, ValueError, OSError) as exc:
+    except (CliError, PerciError, SchemaOutOfDate, SQLAlchemyError, ValueError, OSError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -7,16 +7,24 @@
         order = await b.issue("de-bka", "hsp-alpha", emergency=True)
         await b.advance(minutes=61)            # moves the clock and fires due timers
 
-Every broker gets its own SQLite file under ``tmp_path``.  Time is a
-:class:`ManualClock`: nothing in a test sleeps until a deadline; ``advance``
-moves the clock and runs the deadline service synchronously.
+Every broker gets its own SQLite file under ``tmp_path`` (or, with
+``PERCI_TEST_BROKER_BACKEND=postgresql``, its own PostgreSQL database: a whole-suite
+check of the PostgreSQL backend).  Time is a :class:`ManualClock`: nothing in a test
+sleeps until a deadline; ``advance`` moves the clock and runs the deadline service
+synchronously.
+
+PostgreSQL: tests of that backend read ``PERCI_TEST_DATABASE_URL`` (a server, e.g.
+``postgresql://127.0.0.1:5432/test``); each gets a fresh database ``perci_test_<random>``
+on it, dropped at the end (:func:`postgres_database`).  Unset, they skip.
 """
 
 from __future__ import annotations
 
 import json as jsonlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +44,73 @@ from perci_sim.storage import registry
 from perci_sim.storage.db import Database, open_database
 
 START = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+
+#: A PostgreSQL server for the tests of that backend (CI: postgresql://127.0.0.1:5432/test).
+TEST_DATABASE_ENV = "PERCI_TEST_DATABASE_URL"
+#: ``postgresql``: the ``broker`` fixture stores on PostgreSQL too (whole-suite check).
+BROKER_BACKEND_ENV = "PERCI_TEST_BROKER_BACKEND"
+#: The storage backends a contract test runs on; PostgreSQL skips without a server.
+BACKENDS = ("sqlite", pytest.param("postgresql", marks=pytest.mark.postgres))
+
+
+def postgres_server() -> str:
+    """The PostgreSQL server of the tests, or skip the test with the reason."""
+    url = os.environ.get(TEST_DATABASE_ENV, "")
+    if not url:
+        pytest.skip(f"{TEST_DATABASE_ENV} is not set: no PostgreSQL server to test on")
+    return url
+
+
+def _libpq_url(url: str, database: str | None = None) -> str:
+    """``url`` as asyncpg's own ``connect`` takes it, on ``database`` if given."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url).set(drivername="postgresql")
+    if database is not None:
+        parsed = parsed.set(database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+@asynccontextmanager
+async def postgres_database() -> AsyncIterator[str]:
+    """A fresh, empty database on the test server (``perci_test_<random>``), dropped after.
+
+    Several test runs may share the server at once: each test gets its own database,
+    never the server database's own schema.
+    """
+    import asyncpg
+
+    server = postgres_server()
+    name = f"perci_test_{uuid.uuid4().hex[:16]}"
+    admin = await asyncpg.connect(_libpq_url(server))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield _libpq_url(server, name)
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With the brokers on PostgreSQL, skip the tests that open their SQLite file."""
+    if os.environ.get(BROKER_BACKEND_ENV, "sqlite") != "postgresql":
+        return
+    skip = pytest.mark.skip(reason=f"opens the broker's SQLite file ({BROKER_BACKEND_ENV})")
+    for item in items:
+        if item.get_closest_marker("sqlite_file"):
+            item.add_marker(skip)
+
+
+@pytest.fixture(params=BACKENDS)
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database of each backend: a SQLite file, a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'nested' / 'perci.db'}"
+        return
+    async with postgres_database() as url:
+        yield url
 
 
 def iso(at: datetime) -> str:
@@ -539,6 +614,7 @@ def manual_clock() -> ManualClock:
 @pytest.fixture
 async def broker(
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     aiohttp_server: Callable[..., Awaitable[TestServer]],
     aiohttp_client: Callable[..., Awaitable[TestClient[web.Request, web.Application]]],
 ) -> AsyncIterator[BrokerFactory]:
@@ -548,6 +624,8 @@ async def broker(
     clock and parties (a restart, or a second instance on the same SQLite file).
     """
     started: list[Broker] = []
+    databases: list[Any] = []
+    on_postgres = os.environ.get(BROKER_BACKEND_ENV, "sqlite") == "postgresql"
 
     async def make(
         *,
@@ -567,7 +645,14 @@ async def broker(
             home = tmp_path / f"home-{len(started)}"
             chosen = clock or ManualClock()
             base = Settings(home=home, webhook_max_backoff_s=8.0)
-            base = replace(base, database_url=f"sqlite+aiosqlite:///{home / 'perci.db'}")
+            url = f"sqlite+aiosqlite:///{home / 'perci.db'}"
+            if on_postgres:
+                database = postgres_database()
+                url = await database.__aenter__()
+                databases.append(database)
+                # The in-process CLI commands of a test reach the same database.
+                monkeypatch.setenv("PERCI_DATABASE_URL", url)
+            base = replace(base, database_url=url)
             db = await open_database(base.resolved_database_url)
             try:
                 parties = await register_demo(db, now=chosen.now())
@@ -587,6 +672,8 @@ async def broker(
     yield make
     for harness in reversed(started):
         await harness.stop()
+    for database in reversed(databases):
+        await database.__aexit__(None, None, None)
 
 
 @pytest.fixture

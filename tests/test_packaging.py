@@ -65,3 +65,13 @@ class TestInstalledWheel:
         result = _run(installed, str(installed / "bin" / "python"), "-c", code)
         assert result.returncode == 0, result.stderr
         assert int(result.stdout.strip()) >= 10
+
+    def test_migrations_ship_in_the_wheel(self, installed: Path) -> None:
+        """`perci-sim init` migrates its database from the wheel's own Alembic scripts."""
+        home = installed.parent / "home"
+        perci = str(installed / "bin" / "perci-sim")
+        result = _run(installed, perci, "init", str(home))
+        assert result.returncode == 0, result.stderr
+        result = _run(installed, perci, "db", "current", "--home", str(home))
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip().endswith("(head)"), result.stdout

@@ -52,6 +52,7 @@ from perci_sim.services.fire_timers import fire_due_timers, next_timer_due
 from perci_sim.settings import Settings
 from perci_sim.storage.db import Database, open_database
 from perci_sim.storage.models import Event
+from perci_sim.storage.schema import require_head
 
 __all__ = ["AppListener", "create_app", "default_clock"]
 
@@ -143,7 +144,14 @@ def _database_ctx(
     database: Database | None,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        db = database or await open_database(app[SETTINGS].resolved_database_url)
+        db = database
+        if db is None:
+            db = await open_database(app[SETTINGS].resolved_database_url, create=False)
+            try:
+                await require_head(db.engine)  # never serve an unmigrated database
+            except BaseException:
+                await db.close()
+                raise
         app[DATABASE] = db
         yield
         if database is None:

@@ -11,9 +11,8 @@ never fork:
 * on PostgreSQL, ``pg_advisory_xact_lock`` (seam: taken at the start of every
   write transaction, released by COMMIT/ROLLBACK).
 
-Schema: tables are created with ``SQLModel.metadata.create_all``.
-TODO(alembic): replace :func:`create_schema` by ``alembic upgrade head`` once
-migrations exist; it is the only place that creates tables.
+Schema: Alembic migrations (:mod:`.schema`); :func:`open_database` brings a
+fresh or older database to the head revision when asked to (``create=True``).
 """
 
 from __future__ import annotations
@@ -41,6 +40,7 @@ __all__ = [
     "defer_insert",
     "detached_row",
     "flush_deferred",
+    "normalise_url",
     "open_database",
 ]
 
@@ -226,16 +226,31 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    """Create the tables that do not exist yet (the Alembic seam)."""
-    async with engine.begin() as conn:
-        await conn.run_sync(SQLModel.metadata.create_all)
+    """Bring the database to the head revision (Alembic; see :mod:`.schema`)."""
+    from perci_sim.storage.schema import upgrade
+
+    await upgrade(engine)
+
+
+def normalise_url(url: str) -> str:
+    """Name the async driver when the URL names none: asyncpg, aiosqlite."""
+    for prefix, driver in (
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(prefix):
+            return driver + url.removeprefix(prefix)
+    return url
 
 
 async def open_database(url: str, *, create: bool = True) -> Database:
-    """Open the database at ``url`` and (by default) create missing tables.
+    """Open the database at ``url`` and (by default) migrate it to the head revision.
 
-    ``sqlite+aiosqlite:///path`` creates the folder of ``path`` if needed.
+    ``sqlite+aiosqlite:///path`` creates the folder of ``path`` if needed;
+    ``postgresql://`` means ``postgresql+asyncpg://`` (see :func:`normalise_url`).
     """
+    url = normalise_url(url)
     parsed = make_url(url)
     is_sqlite = parsed.get_backend_name() == "sqlite"
     if is_sqlite and parsed.database and parsed.database != ":memory:":

@@ -269,7 +269,13 @@ class ItemUrl(SQLModel, table=True):
     """The URL index: one row per URL of an order, referral or hold, under its match key."""
 
     __tablename__ = "item_url"
-    __table_args__ = (Index("ix_item_url_key_kind", "url_key", "item_kind"),)
+    __table_args__ = (
+        Index("ix_item_url_key_kind", "url_key", "item_kind").ddl_if(dialect="sqlite"),
+        # PostgreSQL: a B-tree entry holds at most ~2.7 kB and a URL may have 8 kB.
+        Index("ix_item_url_key_hash", "url_key", postgresql_using="hash").ddl_if(
+            dialect="postgresql"
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     url_key: str = Field(max_length=8192)

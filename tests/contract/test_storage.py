@@ -1,4 +1,5 @@
-"""Storage contracts, run against in-memory and file SQLite: registry and log chain."""
+"""Storage contracts, run against in-memory and file SQLite and PostgreSQL: registry and
+log chain, timer claims.  PostgreSQL needs ``PERCI_TEST_DATABASE_URL`` (else it skips)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import postgres_database
 from sqlmodel import select
 
 from perci_schemas.keys import generate
@@ -17,14 +19,20 @@ from perci_sim.services.fire_timers import claim_timer
 from perci_sim.storage import registry
 from perci_sim.storage.db import Database, open_database
 from perci_sim.storage.log import GENESIS_HASH, append_event, verify_log
-from perci_sim.storage.models import Event, Timer
+from perci_sim.storage.models import Event, ItemUrl, Timer
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "file"])
+@pytest.fixture(params=["memory", "file", pytest.param("postgresql", marks=pytest.mark.postgres)])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
     """A fresh database of each kind."""
+    if request.param == "postgresql":
+        async with postgres_database() as url:
+            database = await open_database(url)
+            yield database
+            await database.close()
+        return
     url = (
         "sqlite+aiosqlite:///:memory:"
         if request.param == "memory"
@@ -169,3 +177,19 @@ class TestTimerClaim:
                 outcomes.append(await claim_timer(session, open_timer.id, NOW))
                 outcomes.append(await claim_timer(session, cancelled.id, NOW))
         assert outcomes == [True, False, False, False]
+
+
+class TestUrlIndex:
+    async def test_an_8_kb_url_is_indexed_and_found(self, db: Database) -> None:
+        """The schema allows 8 kB URLs: more than a PostgreSQL B-tree entry holds."""
+        import secrets
+
+        key = "https://x.example/" + secrets.token_hex(4000)
+        async with db.write() as session:
+            session.add(
+                ItemUrl(url_key=key, url=key, item_kind="order", item_id="o", authority_id="a",
+                        origin="DE", received_at=NOW)
+            )  # fmt: skip
+        async with db.read() as session:
+            found = (await session.exec(select(ItemUrl).where(ItemUrl.url_key == key))).one()
+        assert found.item_id == "o"

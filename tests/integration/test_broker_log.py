@@ -7,6 +7,7 @@ import json
 import sqlite3
 from typing import Any
 
+import pytest
 from jwcrypto import jwk as jc_jwk
 from jwcrypto import jws as jc_jws
 
@@ -57,6 +58,7 @@ class TestVerifyLog:
         for participant in (await b.get("/v1/participants", party="hsp-beta")).body["participants"]:
             validate("participant_view", participant)
 
+    @pytest.mark.sqlite_file
     async def test_a_tampered_event_row_is_detected(self, broker: Any) -> None:
         """Changing any hashed member of a stored event breaks the chain at that event."""
         b = await broker()
@@ -70,6 +72,7 @@ class TestVerifyLog:
         assert not report.ok
         assert any(p.startswith("event 3: hash") for p in report.problems), report.problems
 
+    @pytest.mark.sqlite_file
     async def test_a_swapped_document_is_detected(self, broker: Any) -> None:
         """A stored document replaced by another (validly signed) one no longer matches."""
         b = await broker()
@@ -81,6 +84,7 @@ class TestVerifyLog:
         assert not report.ok
         assert any(p.startswith("event 2: document") for p in report.problems), report.problems
 
+    @pytest.mark.sqlite_file
     async def test_a_deleted_event_is_detected(self, broker: Any) -> None:
         """Removing an event leaves a gap the verifier reports."""
         b = await broker()
