@@ -74,6 +74,17 @@ class VerifiedDocument:
     payload_sha256: str
 
 
+def _holds_nul(value: object) -> bool:
+    """True when a string anywhere in ``value`` (keys included) contains U+0000."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in k or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
 def payload_hash(payload: dict[str, Any]) -> str:
     """Return the hex SHA-256 of the canonical JSON of ``payload``."""
     return hashlib.sha256(canonical_json(payload)).hexdigest()
@@ -230,6 +241,12 @@ async def verify_document(
             f"the document cannot be canonicalised (RFC 8785): {exc}",
             [("", "every string must be valid Unicode (no lone surrogates)")],
         ) from exc
+    if _holds_nul(payload):
+        # PostgreSQL text columns cannot store U+0000; no Annex field needs it.
+        raise SchemaViolationError(
+            "a string of the document contains U+0000 (NUL)",
+            [("", "strings must not contain U+0000")],
+        )
     return VerifiedDocument(
         token=token,
         kid=signed.kid,

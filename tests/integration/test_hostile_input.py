@@ -273,8 +273,12 @@ class TestHostileSignatures:
         assert _state(b) == before
 
     @pytest.mark.parametrize("route", ["/v1/orders", "/v1/referrals/batch"])
-    async def test_lone_surrogate_in_a_signed_payload(self, broker: Any, route: str) -> None:
-        """A signed payload whose string holds a lone surrogate ("\\ud800"): a 4xx problem."""
+    @pytest.mark.parametrize("bad", ["\\ud800", "before\\u0000after"])
+    async def test_lone_surrogate_in_a_signed_payload(
+        self, broker: Any, route: str, bad: str
+    ) -> None:
+        """A signed string holding a lone surrogate ("\\ud800") or a NUL (PostgreSQL's text
+        columns refuse it): a 4xx problem, nothing stored."""
         b, _ = await _started(broker)
         before = _state(b)
         party = b.parties["de-bka"]
@@ -295,7 +299,7 @@ class TestHostileSignatures:
                 "reasons_details": "Terms of service.",
             }
             typ = "perci.referral+jws"
-        payload = json.dumps(document).replace('"__X__"', '"\\ud800"').encode()
+        payload = json.dumps(document).replace('"__X__"', f'"{bad}"').encode()
         header = {"alg": party.key.alg, "kid": party.kid, "typ": typ}
         token = joserfc_jws.serialize_compact(
             header, payload, party.key.jwk, algorithms=[party.key.alg]
