@@ -450,14 +450,21 @@ class BrokerClient:
     ) -> Any:
         url = self._url(path)
         query = {k: v for k, v in (params or {}).items() if v is not None}
-        try:
-            async with self._ensure_session().request(
-                method, url, json=payload, params=query, headers=self._headers(auth)
-            ) as resp:
-                status, reason, text = resp.status, resp.reason or "", await resp.text()
-                content_type = resp.content_type
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise self.errors.unavailable(url, _describe(exc)) from exc
+        for attempt in range(self._retries + 1):
+            try:
+                async with self._ensure_session().request(
+                    method, url, json=payload, params=query, headers=self._headers(auth)
+                ) as resp:
+                    status, reason, text = resp.status, resp.reason or "", await resp.text()
+                    content_type = resp.content_type
+                    retry_after = resp.headers.get("Retry-After")
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                raise self.errors.unavailable(url, _describe(exc)) from exc
+            # Rate limited: the broker changed nothing, so any request may be retried
+            # once the wait it names is over (docs/API.md "Rate limits").
+            if status != 429 or attempt == self._retries:
+                break
+            await asyncio.sleep(_retry_after_s(retry_after))
         if status >= 400:
             raise self._problem(url, status, reason, content_type, text)
         if not text:
@@ -526,6 +533,19 @@ class BrokerClient:
 
 
 _HANDSHAKE_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found"}
+
+
+#: Longest wait honoured from one Retry-After (seconds).
+_MAX_RETRY_AFTER_S = 30.0
+
+
+def _retry_after_s(value: str | None) -> float:
+    """Seconds to wait from a Retry-After header (delta-seconds; 1 when absent or odd)."""
+    try:
+        seconds = float(value) if value is not None else 1.0
+    except ValueError:
+        seconds = 1.0
+    return min(max(seconds, 0.0), _MAX_RETRY_AFTER_S)
 
 
 def _describe(exc: BaseException) -> str:

@@ -121,6 +121,9 @@ class FakeBroker:
         self.feed_up = True
         self.feed_close_after: int | None = None  # drop the WebSocket after N events
         self.forced: dict[tuple[str, str], web.Response] = {}  # (method, path) -> answer
+        #: (method, path) -> answers given once each, in order, before the real one.
+        self.forced_once: dict[tuple[str, str], list[web.Response]] = {}
+        self.calls: list[tuple[str, str]] = []
         self.parties: dict[str, Party] = {}
         self.orders: dict[str, dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
@@ -219,6 +222,10 @@ class FakeBroker:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.calls.append((request.method, request.path))
+        once = self.forced_once.get((request.method, request.path))
+        if once:
+            return once.pop(0)
         forced = self.forced.get((request.method, request.path))
         if forced is not None:
             return forced
@@ -633,6 +640,43 @@ class TestBrokerClient:
         async with client:
             with pytest.raises(BrokerUnavailable):
                 await anext(client.watch(max_failures=2))
+
+    async def test_rate_limited_requests_wait_and_retry(
+        self, broker: FakeBroker, tmp_path: Path
+    ) -> None:
+        """429 + Retry-After: the SDK waits that long and retries (a 429 changed nothing)."""
+
+        def limited() -> web.Response:
+            answer = problem(429, "rate_limited", "too many requests")
+            answer.headers["Retry-After"] = "1"
+            return answer
+
+        broker.forced_once[("GET", "/v1/participants")] = [limited()]
+        broker.forced_once[("POST", "/v1/advance-information")] = [limited(), limited()]
+        async with AuthorityClient.from_credentials(
+            broker.credentials(broker.authority, tmp_path), retries=2
+        ) as client:
+            started = asyncio.get_running_loop().time()
+            await client.participant("hsp-alpha")
+            await client.send_advance_information("hsp-alpha", "p", "d", "tco@de-bka.example.com")
+            waited = asyncio.get_running_loop().time() - started
+        assert waited >= 2.9  # three Retry-After: 1
+        assert broker.calls.count(("POST", "/v1/advance-information")) == 3
+        assert len(broker.received_documents("advance_information")) == 1
+
+    async def test_rate_limit_beyond_the_retries_is_a_problem(
+        self, broker: FakeBroker, tmp_path: Path
+    ) -> None:
+        """Still limited after the retries: a ProblemError with code rate_limited."""
+        answer = problem(429, "rate_limited", "too many requests")
+        answer.headers["Retry-After"] = "1"
+        broker.forced[("GET", "/v1/participants")] = answer
+        async with AuthorityClient.from_credentials(
+            broker.credentials(broker.authority, tmp_path), retries=0
+        ) as client:
+            with pytest.raises(ProblemError) as info:
+                await client.participant("hsp-alpha")
+        assert (info.value.status, info.value.code) == (429, "rate_limited")
 
     async def test_unknown_participant_is_a_problem(
         self, broker: FakeBroker, tmp_path: Path
