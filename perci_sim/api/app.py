@@ -48,6 +48,7 @@ from perci_sim.clock import Clock, ScaledClock, SystemClock
 from perci_sim.crypto.broker_key import BrokerSigner, load_or_create_broker_key
 from perci_sim.scheduling.timers import APSchedulerTimers, DeadlineTimers
 from perci_sim.services.context import BrokerContext
+from perci_sim.services.drill_clock import resume_after_log
 from perci_sim.services.fire_timers import fire_due_timers, next_timer_due
 from perci_sim.settings import Settings
 from perci_sim.storage.db import Database, open_database
@@ -173,6 +174,7 @@ def _broker_ctx(
             settings=settings,
             listener=listener,
         )
+        await resume_after_log(app[BROKER])  # a restarted drill never records back in time
         yield
 
     return ctx

@@ -16,10 +16,11 @@ dispatcher re-reads its due deliveries.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
+from sqlmodel import col, func, select
 
 from perci_sim.clock import ScaledClock
 from perci_sim.domain.errors import PerciError
@@ -28,6 +29,7 @@ from perci_sim.services.errors import Forbidden
 from perci_sim.services.unit_of_work import unit_of_work
 from perci_sim.services.views import event_view
 from perci_sim.storage.log import iso_ms
+from perci_sim.storage.models import Event
 from perci_sim.storage.registry import ParticipantInfo, list_participants
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "ClockNotForward",
     "advance_clock",
     "check_can_advance",
+    "resume_after_log",
 ]
 
 log = structlog.get_logger(__name__)
@@ -153,3 +156,28 @@ async def advance_clock(
         "skipped_seconds": (target - before).total_seconds(),
         "event": view,
     }
+
+
+async def resume_after_log(ctx: BrokerContext) -> datetime | None:
+    """On start, move a drill clock past the last recorded event (None: nothing to do).
+
+    ``serve --speed N`` starts its :class:`ScaledClock` from the wall clock, while a
+    drill's log may already run ahead of it (fast-forwards, hours compressed into
+    seconds).  Resuming behind the log would record events *before* ones already
+    recorded: the log's time must never go backwards (R1).  The resumed clock starts
+    one millisecond after the last event; the downtime itself is not simulated.
+    """
+    clock = ctx.clock
+    if not isinstance(clock, ScaledClock):
+        return None
+    async with ctx.db.read() as session:
+        last = (await session.exec(select(func.max(col(Event.received_at))))).first()
+    if last is None:
+        return None
+    if last.tzinfo is None:  # SQLite returns what it stored: UTC
+        last = last.replace(tzinfo=UTC)
+    if last < clock.now():
+        return None
+    resumed = clock.advance_to(last + timedelta(milliseconds=1))
+    log.info("drill_clock_resumed", last_event_at=iso_ms(last), now=iso_ms(resumed))
+    return resumed

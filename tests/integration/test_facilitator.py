@@ -351,3 +351,33 @@ async def test_production_clock_refuses_a_skip(exchange: ExchangeFactory) -> Non
 def test_facilitator_client_accepts_only_facilitator_credentials() -> None:
     """The SDK class takes credentials of role `facilitator`."""
     assert FacilitatorClient.accepted_roles() == frozenset({"facilitator"})
+
+
+async def test_a_restarted_drill_broker_resumes_after_its_log(
+    tmp_path: Path, aiohttp_server: Callable[..., Awaitable[TestServer]]
+) -> None:
+    """serve --speed N restarts its clock from the wall: it resumes after the last event."""
+    home = tmp_path / "setup"
+    first_clock = _scaled(speed=1.0)
+    await init_home(home, broker_url="http://unused.invalid", clock=first_clock)
+    server = await aiohttp_server(create_app(Settings(home=home), clock=first_clock))
+    url = str(server.make_url("")).rstrip("/")
+    async with FacilitatorClient.from_credentials(
+        credentials_path(home, "facilitator"), broker_url=url
+    ) as fac:
+        await fac.advance_clock(by=timedelta(days=3))
+        last = max(parse_time(e["received_at"]) for e in await fac.all_events())
+    await server.close()
+    assert last >= START + timedelta(days=3)
+
+    # The restart: a new scaled clock from the same start, three days behind the log.
+    second_clock = _scaled(speed=1.0)
+    assert second_clock.now() < last
+    restarted = await aiohttp_server(create_app(Settings(home=home), clock=second_clock))
+    assert second_clock.now() > last
+    async with AuthorityClient.from_credentials(
+        credentials_path(home, "de-bka"), broker_url=str(restarted.make_url("")).rstrip("/")
+    ) as bka:
+        order_id = await _issue(bka, "hsp-alpha")
+        (received,) = [e for e in await bka.history(order_id) if e["kind"] == "order_received"]
+    assert parse_time(received["received_at"]) > last
