@@ -65,6 +65,8 @@ def default_clock(settings: Settings) -> Clock:
     """Real time, or a scaled clock when ``clock_speed`` is not 1 (drills)."""
     if settings.clock_speed == 1.0:
         return SystemClock()
+    if settings.clock_epoch is not None:
+        return ScaledClock.from_epoch(settings.clock_epoch, speed=settings.clock_speed)
     return ScaledClock(speed=settings.clock_speed)
 
 
