@@ -264,8 +264,9 @@ def _cmd_serve(args: argparse.Namespace, console: Console) -> int:
 
     settings = _settings(args)
     configure_logging(settings.log_format)
-    if not bootstrap.is_initialised(settings.home):
-        # `perci-sim serve` with no configuration at all just works.
+    if settings.broker_key_file is None and not bootstrap.is_initialised(settings.home):
+        # `perci-sim serve` with no configuration at all just works.  A broker key
+        # given as a file (a replica's mounted secret) means a prepared deployment.
         asyncio.run(
             bootstrap.init_home(
                 settings.home,

@@ -55,6 +55,9 @@ class Settings:
     #: Wall instant a scaled clock is anchored at (replicas with the same epoch and
     #: speed agree on the time); None: the process's start.
     clock_epoch: datetime | None = None
+    #: The broker's signing key (JWK file), e.g. a container secret shared by the
+    #: replicas; None: ``home/broker-key.jwk.json``.
+    broker_key_file: Path | None = None
     #: R8: an Annex II later than this after the measure is a breach of Art. 3(6).
     undue_delay: timedelta = timedelta(hours=1)
     #: R13, TCO Art. 4(7): the HSP reinstates "immediately" after an infringement
@@ -89,7 +92,8 @@ class Settings:
 
     @property
     def broker_key_path(self) -> Path:
-        return self.home / "broker-key.jwk.json"
+        """``broker_key_file`` when set (a mounted secret), else the key in ``home``."""
+        return self.broker_key_file or self.home / "broker-key.jwk.json"
 
     @property
     def public_url(self) -> str:
@@ -98,8 +102,8 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read ``PERCI_HOME``, ``PERCI_DATABASE_URL``, ``PERCI_HOST``, ``PERCI_PORT``,
-        ``PERCI_CLOCK_SPEED``, ``PERCI_CLOCK_EPOCH``, ``PERCI_UNDUE_DELAY_S``,
-        ``PERCI_LOG_FORMAT``."""
+        ``PERCI_CLOCK_SPEED``, ``PERCI_CLOCK_EPOCH``, ``PERCI_BROKER_KEY_FILE``,
+        ``PERCI_UNDUE_DELAY_S``, ``PERCI_LOG_FORMAT``."""
         env = os.environ if env is None else env
         base = cls()
         port_raw = env.get("PERCI_PORT", "")
@@ -115,6 +119,9 @@ class Settings:
             port=port,
             clock_speed=_float(env, "PERCI_CLOCK_SPEED", base.clock_speed),
             clock_epoch=_instant(env, "PERCI_CLOCK_EPOCH"),
+            broker_key_file=Path(env["PERCI_BROKER_KEY_FILE"])
+            if env.get("PERCI_BROKER_KEY_FILE")
+            else None,
             undue_delay=timedelta(
                 seconds=_float(env, "PERCI_UNDUE_DELAY_S", base.undue_delay.total_seconds())
             ),
