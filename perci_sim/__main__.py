@@ -14,6 +14,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -59,6 +60,14 @@ def _settings(args: argparse.Namespace) -> Settings:
         if args.speed <= 0:
             raise CliError("--speed must be positive")
         overrides["clock_speed"] = args.speed
+    if getattr(args, "clock_epoch", None):
+        try:
+            epoch = datetime.fromisoformat(args.clock_epoch)
+        except ValueError:
+            raise CliError("--clock-epoch must be an ISO 8601 instant") from None
+        if epoch.tzinfo is None:
+            raise CliError("--clock-epoch must name its UTC offset")
+        overrides["clock_epoch"] = epoch
     return replace(settings, **overrides)  # type: ignore[arg-type]
 
 
@@ -85,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8700)")
     serve.add_argument("--speed", type=float, help="clock speed: simulated s per wall s")
+    serve.add_argument(
+        "--clock-epoch",
+        help="wall instant (ISO 8601) a scaled clock is anchored at: replicas with the same "
+        "epoch and speed agree on the time ($PERCI_CLOCK_EPOCH)",
+    )
     serve.add_argument(
         "--rate-limit",
         type=float,
@@ -246,13 +260,13 @@ async def _cmd_init(args: argparse.Namespace, console: Console) -> int:
 def _cmd_serve(args: argparse.Namespace, console: Console) -> int:
     from aiohttp import web
 
-    from perci_sim.app import create_app
-    from perci_sim.clock import Clock, ScaledClock, SystemClock
+    from perci_sim.app import create_app, default_clock
 
     settings = _settings(args)
     configure_logging(settings.log_format)
-    if not bootstrap.is_initialised(settings.home):
-        # `perci-sim serve` with no configuration at all just works.
+    if settings.broker_key_file is None and not bootstrap.is_initialised(settings.home):
+        # `perci-sim serve` with no configuration at all just works.  A broker key
+        # given as a file (a replica's mounted secret) means a prepared deployment.
         asyncio.run(
             bootstrap.init_home(
                 settings.home,
@@ -268,10 +282,7 @@ def _cmd_serve(args: argparse.Namespace, console: Console) -> int:
     else:
         # An unmigrated or outdated database: refuse with one line, before serving.
         asyncio.run(_check_schema(settings))
-    clock: Clock = (
-        SystemClock() if settings.clock_speed == 1.0 else ScaledClock(speed=settings.clock_speed)
-    )
-    app = create_app(settings, clock=clock)
+    app = create_app(settings, clock=default_clock(settings))
     console.print(
         f"perci-sim broker on {settings.public_url} (clock speed {settings.clock_speed:g}x)",
         highlight=False,

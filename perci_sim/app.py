@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from perci_sim.api.app import create_app
+from perci_sim.api.app import create_app, default_clock
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "default_clock"]

@@ -66,6 +66,18 @@ class ScaledClock:
         self._offset = timedelta(0)
         self._lock = threading.Lock()
 
+    @classmethod
+    def from_epoch(cls, epoch: datetime, *, speed: float) -> ScaledClock:
+        """A clock that read ``epoch`` at the wall instant ``epoch``, running ``speed`` x since.
+
+        Processes built from the same epoch and speed agree on the time, whenever each
+        started: broker replicas of one drill (``perci-sim serve --clock-epoch``).
+        """
+        if epoch.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous: pass an aware UTC datetime")
+        wall = datetime.now(UTC)
+        return cls(start=epoch + (wall - epoch) * speed, speed=speed)
+
     @property
     def speed(self) -> float:
         return self._speed

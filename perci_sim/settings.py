@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 __all__ = ["DEFAULT_PORT", "Settings"]
@@ -27,6 +27,19 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ValueError(f"{name} must be a number, got {raw!r}") from None
 
 
+def _instant(env: Mapping[str, str], name: str) -> datetime | None:
+    raw = env.get(name, "")
+    if not raw:
+        return None
+    try:
+        at = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an ISO 8601 instant, got {raw!r}") from None
+    if at.tzinfo is None:
+        raise ValueError(f"{name} must name its UTC offset, got {raw!r}")
+    return at
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """Everything the broker needs to start."""
@@ -39,6 +52,12 @@ class Settings:
     port: int = DEFAULT_PORT
     #: Simulated seconds per wall second (drills and the demo accelerate time).
     clock_speed: float = 1.0
+    #: Wall instant a scaled clock is anchored at (replicas with the same epoch and
+    #: speed agree on the time); None: the process's start.
+    clock_epoch: datetime | None = None
+    #: The broker's signing key (JWK file), e.g. a container secret shared by the
+    #: replicas; None: ``home/broker-key.jwk.json``.
+    broker_key_file: Path | None = None
     #: R8: an Annex II later than this after the measure is a breach of Art. 3(6).
     undue_delay: timedelta = timedelta(hours=1)
     #: R13, TCO Art. 4(7): the HSP reinstates "immediately" after an infringement
@@ -73,7 +92,8 @@ class Settings:
 
     @property
     def broker_key_path(self) -> Path:
-        return self.home / "broker-key.jwk.json"
+        """``broker_key_file`` when set (a mounted secret), else the key in ``home``."""
+        return self.broker_key_file or self.home / "broker-key.jwk.json"
 
     @property
     def public_url(self) -> str:
@@ -82,7 +102,8 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read ``PERCI_HOME``, ``PERCI_DATABASE_URL``, ``PERCI_HOST``, ``PERCI_PORT``,
-        ``PERCI_CLOCK_SPEED``, ``PERCI_UNDUE_DELAY_S``, ``PERCI_LOG_FORMAT``."""
+        ``PERCI_CLOCK_SPEED``, ``PERCI_CLOCK_EPOCH``, ``PERCI_BROKER_KEY_FILE``,
+        ``PERCI_UNDUE_DELAY_S``, ``PERCI_LOG_FORMAT``."""
         env = os.environ if env is None else env
         base = cls()
         port_raw = env.get("PERCI_PORT", "")
@@ -97,6 +118,10 @@ class Settings:
             host=env.get("PERCI_HOST", base.host),
             port=port,
             clock_speed=_float(env, "PERCI_CLOCK_SPEED", base.clock_speed),
+            clock_epoch=_instant(env, "PERCI_CLOCK_EPOCH"),
+            broker_key_file=Path(env["PERCI_BROKER_KEY_FILE"])
+            if env.get("PERCI_BROKER_KEY_FILE")
+            else None,
             undue_delay=timedelta(
                 seconds=_float(env, "PERCI_UNDUE_DELAY_S", base.undue_delay.total_seconds())
             ),

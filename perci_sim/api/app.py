@@ -2,7 +2,8 @@
 
 Resources are opened in ``cleanup_ctx`` generators, in this order, and closed
 in reverse: database, broker context (clock, key, listener), webhook
-dispatcher, deadline timers.  The feed hub is closed on shutdown so open
+dispatcher, deadline timers, and on PostgreSQL the replica feed (api/replicas.py:
+LISTEN/NOTIFY between replicas).  The feed hub is closed on shutdown so open
 WebSockets end cleanly.
 
 ``perci-sim serve`` only needs::
@@ -40,6 +41,7 @@ from perci_sim.api.rate_limit import (
     participant_limit,
     unauthenticated_limit,
 )
+from perci_sim.api.replicas import ReplicaFeed
 from perci_sim.api.routes_cooperation import routes as cooperation_routes
 from perci_sim.api.routes_facilitator import routes as facilitator_routes
 from perci_sim.api.routes_lifecycle import routes as lifecycle_routes
@@ -64,6 +66,8 @@ def default_clock(settings: Settings) -> Clock:
     """Real time, or a scaled clock when ``clock_speed`` is not 1 (drills)."""
     if settings.clock_speed == 1.0:
         return SystemClock()
+    if settings.clock_epoch is not None:
+        return ScaledClock.from_epoch(settings.clock_epoch, speed=settings.clock_speed)
     return ScaledClock(speed=settings.clock_speed)
 
 
@@ -72,12 +76,16 @@ class AppListener:
 
     def __init__(self, hub: FeedHub) -> None:
         self.hub = hub
+        self.replicas: ReplicaFeed | None = None
         self.timers: DeadlineTimers | None = None
         self.dispatcher: WebhookDispatcher | None = None
 
     def events_committed(self, events: Sequence[Event]) -> None:
-        """Fan the events out to live feeds."""
-        self.hub.publish(events)
+        """Fan the events out to live feeds (in log order across replicas on PostgreSQL)."""
+        if self.replicas is not None:
+            self.replicas.local(events)
+        else:
+            self.hub.publish(events)
 
     def timers_changed(self, earliest: datetime | None) -> None:
         """Re-arm the deadline wake-up if a timer is earlier than the armed one."""
@@ -126,6 +134,7 @@ def create_app(
             _broker_ctx(broker_signer, listener),
             _dispatcher_ctx(listener),
             _timers_ctx(listener),
+            _replicas_ctx(listener),
         ]
     )
     app.on_shutdown.append(_close_feeds)
@@ -211,6 +220,27 @@ def _timers_ctx(listener: AppListener) -> Callable[[web.Application], AsyncItera
         yield
         listener.timers = None
         await timers.stop()
+
+    return ctx
+
+
+def _replicas_ctx(listener: AppListener) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        db = app[DATABASE]
+        if db.dialect != "postgresql":
+            yield  # SQLite: one process, the hub hears every commit directly
+            return
+        replicas = ReplicaFeed(
+            db,
+            listener.hub,
+            on_timer=listener.timers_changed,
+            on_deliveries=listener.deliveries_queued,
+        )
+        await replicas.start()
+        listener.replicas = replicas
+        yield
+        listener.replicas = None
+        await replicas.stop()
 
     return ctx
 

@@ -5,10 +5,10 @@ the log).  A subscriber sees exactly the events :func:`event_visible_to`
 allows: an authority those of its own orders and advance information, an HSP
 those addressed to it.
 
-NOTE(scale-out): with several replicas, each replica's hub only hears its own
-commits.  The seam is :meth:`FeedHub.publish`: a PostgreSQL ``LISTEN`` task
-would receive the new seqs from ``NOTIFY``, load the events and publish them
-here.  Clients reconnect with ``?after=<last seq>`` and lose nothing either way.
+Several replicas (PostgreSQL): each replica's hub is fed by api/replicas.py,
+which publishes its own commits at once and reads the other replicas' from the
+log when their ``NOTIFY`` arrives, always in log order.  Clients reconnect with
+``?after=<last seq>`` and lose nothing either way.
 """
 
 from __future__ import annotations

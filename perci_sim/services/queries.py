@@ -35,6 +35,7 @@ __all__ = [
     "inbox",
     "last_seq",
     "list_orders",
+    "log_after",
     "order_history",
 ]
 
@@ -204,6 +205,17 @@ async def events_after(
             )
         ).all()
     return [event_view(row) for row in rows]
+
+
+async def log_after(db: Database, *, after: int, limit: int = 500) -> list[Event]:
+    """Every event with ``seq > after``, in log order (at most ``limit``): replica fan-out."""
+    async with db.read() as session:
+        rows = (
+            await session.exec(
+                select(Event).where(col(Event.seq) > after).order_by(col(Event.seq)).limit(limit)
+            )
+        ).all()
+    return list(rows)
 
 
 async def last_seq(db: Database) -> int:

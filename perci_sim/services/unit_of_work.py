@@ -27,6 +27,7 @@ from perci_sim.services.views import receipt_payload
 from perci_sim.storage.db import defer_insert
 from perci_sim.storage.log import append_event, remember_tail, tail_subqueries
 from perci_sim.storage.models import Delivery, Event, EventAudience, Order, Timer
+from perci_sim.storage.notify import Notice, announce
 from perci_sim.storage.registry import get_participant
 
 __all__ = ["UnitOfWork", "unit_of_work"]
@@ -233,6 +234,19 @@ async def unit_of_work(ctx: BrokerContext) -> AsyncIterator[UnitOfWork]:
     async with ctx.db.write() as session:
         uow = UnitOfWork(ctx=ctx, session=session)
         yield uow
+        if ctx.db.dialect == "postgresql" and (
+            uow.events or uow.earliest_timer is not None or uow.deliveries
+        ):
+            # Other replicas hear of the commit (storage/notify.py); delivered at COMMIT.
+            await announce(
+                session,
+                Notice(
+                    source=ctx.db.instance_id,
+                    seq=uow.events[-1].seq if uow.events else None,
+                    timer=uow.earliest_timer,
+                    deliveries=bool(uow.deliveries),
+                ),
+            )
     listener = ctx.listener
     if uow.events:
         listener.events_committed(uow.events)

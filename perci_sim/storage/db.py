@@ -18,6 +18,7 @@ fresh or older database to the head revision when asked to (``create=True``).
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -137,6 +138,8 @@ class Database:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        #: Names this process's handle in cross-replica notices (storage/notify.py).
+        self.instance_id = secrets.token_hex(8)
         self._write_engine = engine.execution_options(**{_WRITE_OPTION: True})
         self._single_engine = engine.execution_options(**{_SINGLE_OPTION: True})
         self._lock = asyncio.Lock()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -102,3 +103,31 @@ def test_system_clock_cannot_be_advanced() -> None:
     """Production time has no skip: only the drill clock does."""
     assert not hasattr(SystemClock(), "advance")
     assert SystemClock().now().tzinfo is UTC
+
+
+def test_replicas_with_one_epoch_agree_on_the_scaled_time() -> None:
+    """`serve --clock-epoch`: two processes started apart read the same simulated time."""
+    epoch = datetime.now(UTC) - timedelta(seconds=2)
+    first = ScaledClock.from_epoch(epoch, speed=1200)
+    time.sleep(0.05)
+    second = ScaledClock.from_epoch(epoch, speed=1200)
+    assert abs((first.now() - second.now()).total_seconds()) < 1.0  # 1 ms wall at 1200x
+    assert first.now() - epoch > timedelta(seconds=2 * 1200 - 5)
+    with pytest.raises(ValueError, match="naive"):
+        ScaledClock.from_epoch(datetime(2026, 1, 1), speed=2)
+
+
+def test_settings_read_the_replica_variables() -> None:
+    """PERCI_CLOCK_EPOCH and PERCI_BROKER_KEY_FILE (a mounted secret) from the environment."""
+    from pathlib import Path
+
+    from perci_sim.settings import Settings
+
+    settings = Settings.from_env(
+        {"PERCI_CLOCK_EPOCH": "2026-01-01T00:00:00+00:00", "PERCI_BROKER_KEY_FILE": "/run/k.jwk"}
+    )
+    assert settings.clock_epoch == datetime(2026, 1, 1, tzinfo=UTC)
+    assert settings.broker_key_path == Path("/run/k.jwk")
+    assert Settings.from_env({}).broker_key_path == Path("perci-home/broker-key.jwk.json")
+    with pytest.raises(ValueError, match="UTC offset"):
+        Settings.from_env({"PERCI_CLOCK_EPOCH": "2026-01-01T00:00:00"})
