@@ -43,6 +43,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -387,7 +388,8 @@ def _load_result(path: Path) -> WorkerResult | None:
 def _broker_env() -> dict[str, str]:
     """The environment of the broker and verify-log: the embedded SQLite default.
 
-    No ``PERCI_DATABASE_URL``, ``PERCI_HOME``, ... from outside; JSON logs.
+    No ``PERCI_DATABASE_URL``, ``PERCI_HOME``, ... from outside (``--postgres`` sets its
+    own database); JSON logs.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("PERCI_")}
     env["PERCI_LOG_FORMAT"] = "json"
@@ -475,7 +477,7 @@ def orchestrate(args: argparse.Namespace) -> int:
     problems: list[str] = []
     figures: dict[str, Any] = {
         "benchmark": "exchange",
-        "backend": "sqlite",
+        "backend": "postgresql" if args.postgres else "sqlite",
         "orders": args.orders,
         "concurrency": args.concurrency,
         "completed": 0,
@@ -496,8 +498,14 @@ def orchestrate(args: argparse.Namespace) -> int:
     env = _broker_env()
     broker: subprocess.Popen[bytes] | None = None
     result: WorkerResult | None = None
+    database: str | None = None
     try:
-        asyncio.run(init_home(home, broker_url=url))
+        if args.postgres:
+            # A database of its own on that server, dropped at the end.
+            database = f"perci_bench_{uuid.uuid4().hex[:12]}"
+            asyncio.run(_postgres_admin(args.postgres, f'CREATE DATABASE "{database}"'))
+            env["PERCI_DATABASE_URL"] = _on_database(args.postgres, database)
+        asyncio.run(init_home(home, broker_url=url, database_url=env.get("PERCI_DATABASE_URL")))
         say(f"setup in {home}; broker on {url} (clock speed 1, log {home / 'broker.log'})")
         broker = _start_broker(home, port, env, args.profile_broker)
         _wait_healthy(url, broker, min(deadline, time.time() + HEALTH_TIMEOUT_S))
@@ -535,6 +543,8 @@ def orchestrate(args: argparse.Namespace) -> int:
     if (home / "broker-key.jwk.json").exists():
         figures["log_verified"], verify_problems = _verify_log(home, env)
         problems += verify_problems
+    if database is not None and not args.keep:
+        asyncio.run(_postgres_admin(args.postgres, f'DROP DATABASE IF EXISTS "{database}"'))
     broker_errors = _log_errors(home / "broker.log")
     figures["broker_log_errors"] = len(broker_errors)
     for line in broker_errors[:5]:
@@ -554,6 +564,31 @@ def orchestrate(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _on_database(server: str, database: str) -> str:
+    """``server`` (a PostgreSQL URL) on ``database``, with the asyncpg driver."""
+    from sqlalchemy.engine import make_url
+
+    return (
+        make_url(server)
+        .set(drivername="postgresql+asyncpg", database=database)
+        .render_as_string(hide_password=False)
+    )
+
+
+async def _postgres_admin(server: str, statement: str) -> None:
+    """Run one statement (CREATE/DROP DATABASE) on the server's own database."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    conn = await asyncpg.connect(
+        make_url(server).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -570,6 +605,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--json-only", action="store_true", help="no progress on stderr")
     parser.add_argument("--keep", action="store_true", help="keep the temporary setup")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="run the broker on PostgreSQL: a fresh database on this server "
+        "(e.g. postgresql://127.0.0.1:5432/test), dropped at the end",
+    )
     parser.add_argument(
         "--profile-broker",
         metavar="FILE",
