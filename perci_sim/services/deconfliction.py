@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Table
+from sqlalchemy import ColumnElement, Table, true
 from sqlmodel import col, select
 
 from perci_sim.crypto.verification import VerifiedDocument, verify_document
@@ -45,10 +45,12 @@ from perci_sim.domain.deconfliction import (
 )
 from perci_sim.domain.errors import IllegalTransition
 from perci_sim.domain.states import OPEN_STATES
+from perci_sim.services.audience import reads_everything
 from perci_sim.services.context import BrokerContext
 from perci_sim.services.errors import Forbidden, NotFound, WrongOrder
 from perci_sim.services.unit_of_work import UnitOfWork, unit_of_work
-from perci_sim.storage.db import defer_insert
+from perci_sim.services.views import event_view
+from perci_sim.storage.db import Database, defer_insert
 from perci_sim.storage.log import iso_ms
 from perci_sim.storage.models import (
     DeconflictionHold,
@@ -121,6 +123,37 @@ async def linked_item(uow: UnitOfWork, item_kind: str, event: Event) -> str:
         )
     ).first()
     return item_id or ""
+
+
+async def item_history(
+    db: Database, participant: ParticipantInfo, item_kind: str, item_id: str
+) -> list[dict[str, Any]]:
+    """The events of a referral, hold or threat report the participant may see, in log order.
+
+    The caller has checked that ``participant`` is a party to the item: an HSP sees
+    the events naming it, an authority or Europol those naming it, a facilitator all.
+    """
+    mine: ColumnElement[bool]
+    if reads_everything(participant):
+        mine = true()
+    elif participant.role == "hsp":
+        mine = col(Event.hsp_id) == participant.id
+    else:
+        mine = col(Event.authority_id) == participant.id
+    async with db.read() as session:
+        rows = (
+            await session.exec(
+                select(Event)
+                .join(ItemEvent, col(ItemEvent.event_seq) == col(Event.seq))
+                .where(
+                    col(ItemEvent.item_kind) == item_kind,
+                    col(ItemEvent.item_id) == item_id,
+                    mine,
+                )
+                .order_by(col(Event.seq))
+            )
+        ).all()
+    return [event_view(row) for row in rows]
 
 
 def order_urls(payload: dict[str, Any]) -> list[tuple[str, str]]:

@@ -35,17 +35,20 @@ from perci_sim.domain.deconfliction import ThreatAddressee, route_imminent_threa
 from perci_sim.domain.errors import IllegalTransition
 from perci_sim.services.audience import reads_everything
 from perci_sim.services.context import BrokerContext
-from perci_sim.services.deconfliction import ISSUER_ROLES, link_event, linked_item, require_issuer
+from perci_sim.services.deconfliction import (
+    ISSUER_ROLES,
+    item_history,
+    link_event,
+    linked_item,
+    require_issuer,
+)
 from perci_sim.services.documents import require_role
 from perci_sim.services.errors import NotFound, WrongOrder
 from perci_sim.services.queries import MAX_LIMIT
 from perci_sim.services.unit_of_work import unit_of_work
-from perci_sim.services.views import event_view
 from perci_sim.storage.db import Database
 from perci_sim.storage.log import iso_ms
 from perci_sim.storage.models import (
-    Event,
-    ItemEvent,
     Participant,
     ThreatDelivery,
     ThreatReport,
@@ -339,24 +342,4 @@ async def threat_history(
 ) -> list[dict[str, Any]]:
     """The report's events the participant may see (the HSP: all; a recipient: its own)."""
     await get_threat(db, participant, report_id)
-    mine: ColumnElement[bool]
-    if reads_everything(participant):
-        mine = true()
-    elif participant.role == "hsp":
-        mine = col(Event.hsp_id) == participant.id
-    else:
-        mine = col(Event.authority_id) == participant.id
-    async with db.read() as session:
-        rows = (
-            await session.exec(
-                select(Event)
-                .join(ItemEvent, col(ItemEvent.event_seq) == col(Event.seq))
-                .where(
-                    col(ItemEvent.item_kind) == "threat",
-                    col(ItemEvent.item_id) == report_id,
-                    mine,
-                )
-                .order_by(col(Event.seq))
-            )
-        ).all()
-    return [event_view(row) for row in rows]
+    return await item_history(db, participant, "threat", report_id)

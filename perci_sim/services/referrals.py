@@ -33,6 +33,7 @@ from perci_sim.services.deconfliction import (
     ISSUER_ROLES,
     ItemChecks,
     check_new_item,
+    item_history,
     link_event,
     linked_item,
     record_new_item,
@@ -43,10 +44,9 @@ from perci_sim.services.documents import require_role
 from perci_sim.services.errors import NotFound, UnknownAddressee, WrongOrder
 from perci_sim.services.queries import MAX_LIMIT
 from perci_sim.services.unit_of_work import UnitOfWork, unit_of_work
-from perci_sim.services.views import event_view
 from perci_sim.storage.db import Database, defer_insert, detached_row
 from perci_sim.storage.log import iso_ms
-from perci_sim.storage.models import Event, ItemEvent, Referral
+from perci_sim.storage.models import Event, Referral
 from perci_sim.storage.registry import ParticipantInfo, get_participant
 
 __all__ = [
@@ -418,24 +418,4 @@ async def referral_history(
 ) -> list[dict[str, Any]]:
     """The referral's events the participant may see, in log order."""
     await get_referral(db, participant, referral_id)
-    mine: ColumnElement[bool]
-    if reads_everything(participant):
-        mine = true()
-    elif participant.role in ISSUER_ROLES:
-        mine = col(Event.authority_id) == participant.id
-    else:
-        mine = col(Event.hsp_id) == participant.id
-    async with db.read() as session:
-        rows = (
-            await session.exec(
-                select(Event)
-                .join(ItemEvent, col(ItemEvent.event_seq) == col(Event.seq))
-                .where(
-                    col(ItemEvent.item_kind) == "referral",
-                    col(ItemEvent.item_id) == referral_id,
-                    mine,
-                )
-                .order_by(col(Event.seq))
-            )
-        ).all()
-    return [event_view(row) for row in rows]
+    return await item_history(db, participant, "referral", referral_id)
