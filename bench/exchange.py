@@ -48,12 +48,15 @@ from collections.abc import Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 #: The issuing authorities and the hosting providers of the ``perci-sim init`` setup
 #: (its host-Member-State authorities, Europol, etc. take no part in the exchange).
 AUTHORITIES = ("de-bka", "fr-ocrim", "es-cgi")
 HSPS = ("hsp-alpha", "hsp-beta", "hsp-gamma")
+
+#: The dataclass a client process writes as its result (``WorkerResult`` here).
+_Result = TypeVar("_Result")
 
 #: Bounds of the steps outside the exchange itself (seconds).
 HEALTH_TIMEOUT_S = 30.0
@@ -376,13 +379,13 @@ def _log_errors(log_path: Path) -> list[str]:
     return found
 
 
-def _load_result(path: Path) -> WorkerResult | None:
+def _load_result(path: Path, result_type: type[_Result]) -> _Result | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    names = {f.name for f in dataclasses.fields(WorkerResult)}
-    return WorkerResult(**{k: v for k, v in data.items() if k in names})
+    names = {f.name for f in dataclasses.fields(result_type)}  # type: ignore[arg-type]
+    return result_type(**{k: v for k, v in data.items() if k in names})
 
 
 def _broker_env() -> dict[str, str]:
@@ -408,16 +411,23 @@ def _start_broker(
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
-def _run_client(
-    args: argparse.Namespace, home: Path, url: str, env: dict[str, str], deadline: float
-) -> tuple[WorkerResult | None, list[str]]:
-    """Run the client process (this script with ``--worker``) and read its result."""
+def run_client_process(
+    script: Path,
+    options: list[str],
+    result_type: type[_Result],
+    *,
+    home: Path,
+    url: str,
+    env: dict[str, str],
+    deadline: float,
+    json_only: bool,
+) -> tuple[_Result | None, list[str]]:
+    """Run ``script --worker OPTIONS`` as the client process and read its result file."""
     result_path = home / "worker-result.json"
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker"]
+    command = [sys.executable, str(script.resolve()), "--worker"]
     command += ["--home", str(home), "--url", url, "--result", str(result_path)]
-    command += ["--orders", str(args.orders), "--concurrency", str(args.concurrency)]
-    command += ["--deadline", repr(deadline)]
-    if args.json_only:
+    command += [*options, "--deadline", repr(deadline)]
+    if json_only:
         command.append("--json-only")
     problems: list[str] = []
     worker = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env)
@@ -426,10 +436,27 @@ def _run_client(
     except subprocess.TimeoutExpired:
         problems.append("the client process did not finish in time and was stopped")
         _stop(worker)
-    result = _load_result(result_path)
+    result = _load_result(result_path, result_type)
     if result is None:
         problems.append(f"the client process reported nothing (exit {worker.returncode})")
     return result, problems
+
+
+def _run_client(
+    args: argparse.Namespace, home: Path, url: str, env: dict[str, str], deadline: float
+) -> tuple[WorkerResult | None, list[str]]:
+    """Run the client process (this script with ``--worker``) and read its result."""
+    options = ["--orders", str(args.orders), "--concurrency", str(args.concurrency)]
+    return run_client_process(
+        Path(__file__),
+        options,
+        WorkerResult,
+        home=home,
+        url=url,
+        env=env,
+        deadline=deadline,
+        json_only=args.json_only,
+    )
 
 
 def _verify_log(home: Path, env: dict[str, str]) -> tuple[bool, list[str]]:

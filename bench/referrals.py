@@ -268,28 +268,17 @@ def worker_main(args: argparse.Namespace) -> int:
 def _run_client(
     args: argparse.Namespace, home: Path, url: str, env: dict[str, str], deadline: float
 ) -> tuple[WorkerResult | None, list[str]]:
-    result_path = home / "worker-result.json"
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker"]
-    command += ["--home", str(home), "--url", url, "--result", str(result_path)]
-    command += ["--items", str(args.items), "--batch", str(args.batch)]
-    command += ["--deadline", repr(deadline)]
-    if args.json_only:
-        command.append("--json-only")
-    problems: list[str] = []
-    worker = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env)
-    try:
-        worker.wait(timeout=max(0.0, deadline - time.time()) + WORKER_GRACE_S)
-    except subprocess.TimeoutExpired:
-        problems.append("the client process did not finish in time and was stopped")
-        exchange._stop(worker)
-    result: WorkerResult | None = None
-    try:
-        data = json.loads(result_path.read_text(encoding="utf-8"))
-        names = {f.name for f in dataclasses.fields(WorkerResult)}
-        result = WorkerResult(**{k: v for k, v in data.items() if k in names})
-    except (OSError, ValueError):
-        problems.append(f"the client process reported nothing (exit {worker.returncode})")
-    return result, problems
+    """Run the client process (this script with ``--worker``) and read its result."""
+    return exchange.run_client_process(
+        Path(__file__),
+        ["--items", str(args.items), "--batch", str(args.batch)],
+        WorkerResult,
+        home=home,
+        url=url,
+        env=env,
+        deadline=deadline,
+        json_only=args.json_only,
+    )
 
 
 def orchestrate(args: argparse.Namespace) -> int:
