@@ -32,19 +32,18 @@ import asyncio
 import contextlib
 import json
 import math
-import os
 import resource
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import exchange
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCENARIO = ROOT / "scenarios" / "referral-action-day.yaml"
@@ -128,25 +127,6 @@ def run_scenario(path: Path, speed: float | None, report_dir: Path) -> dict[str,
         else report.get("verify_log"),
         "errors": len(report.get("errors", [])),
     }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_healthy(url: str, broker: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if broker.poll() is not None:
-            raise RuntimeError(f"the broker exited with status {broker.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/v1/health", timeout=1.0):
-                return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.1)
-    raise RuntimeError("the broker did not answer /v1/health in time")
 
 
 async def _background_load(home: Path, url: str, per_s: float, stop: asyncio.Event) -> int:
@@ -244,25 +224,16 @@ def probe_lateness(speed: float, orders: int, load_per_s: float) -> dict[str, An
 
     with tempfile.TemporaryDirectory(prefix="perci-bench-probe-") as tmp:
         home = Path(tmp)
-        port = _free_port()
+        port = exchange._free_port()
         url = f"http://127.0.0.1:{port}"
         asyncio.run(init_home(home, broker_url=url))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PERCI_")}
-        env["PERCI_LOG_FORMAT"] = "json"
-        command = [sys.executable, "-m", "perci_sim", "serve", "--home", str(home)]
-        command += ["--host", "127.0.0.1", "--port", str(port), "--speed", repr(speed)]
-        with (home / "broker.log").open("wb") as log:
-            broker = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        env = exchange._broker_env()
+        broker = exchange._start_broker(home, port, env, None, speed=speed)
         try:
-            _wait_healthy(url, broker)
+            exchange._wait_healthy(url, broker, time.time() + exchange.HEALTH_TIMEOUT_S)
             lateness, loaded = asyncio.run(_probe_exchange(home, url, orders, speed, load_per_s))
         finally:
-            broker.terminate()
-            try:
-                broker.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                broker.kill()
-                broker.wait()
+            exchange._stop(broker)
     figures: dict[str, Any] = percentiles(lateness)
     figures["orders"] = orders
     figures["background_referrals"] = loaded

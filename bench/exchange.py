@@ -400,13 +400,13 @@ def _broker_env() -> dict[str, str]:
 
 
 def _start_broker(
-    home: Path, port: int, env: dict[str, str], profile: str | None
+    home: Path, port: int, env: dict[str, str], profile: str | None, speed: float = 1.0
 ) -> subprocess.Popen[bytes]:
     command = [sys.executable]
     if profile:
         command += ["-m", "cProfile", "-o", str(Path(profile).resolve())]
     command += ["-m", "perci_sim", "serve", "--home", str(home)]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--speed", "1"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--speed", f"{speed:g}"]
     with (home / "broker.log").open("wb") as log:
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
 

@@ -11,11 +11,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
+from process_helpers import free_port, healthy
 
 from perci_schemas import jws, load_example
 
@@ -55,13 +54,6 @@ class Setup:
 
     def log_text(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _env(pythonpath: Path | None = None) -> dict[str, str]:
@@ -112,14 +104,6 @@ def _ok(result: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(result.stdout)
 
 
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/v1/health", timeout=1.0) as resp:
-            return resp.status == 200 and json.load(resp).get("status") == "ok"
-    except (OSError, ValueError):
-        return False
-
-
 def _stop(process: subprocess.Popen[bytes]) -> int:
     """Ctrl-C the process; kill it when it has not exited after STOP_TIMEOUT."""
     if process.poll() is None:
@@ -136,7 +120,7 @@ def _stop(process: subprocess.Popen[bytes]) -> int:
 def _setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     root = tmp_path_factory.mktemp("cli-processes")
     home = root / "home"
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     init = subprocess.run(
         [sys.executable, "-m", "perci_sim", "init", str(home), "--broker-url", url],
@@ -158,7 +142,7 @@ def _setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     setup = Setup(home=home, url=url, log=log, process=process)
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not _healthy(url):
+        while not healthy(url):
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(
                     f"broker not healthy at {url} (exit {process.poll()}):\n{setup.log_text()}"

@@ -20,11 +20,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from process_helpers import free_port, healthy
 
 pytestmark = pytest.mark.slow
 
@@ -59,13 +58,6 @@ class Setup:
 
     def log_text(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _env() -> dict[str, str]:
@@ -120,14 +112,6 @@ def _refused(result: subprocess.CompletedProcess[str], prog: str) -> str:
     return lines[0]
 
 
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/v1/health", timeout=1.0) as resp:
-            return bool(resp.status == 200 and json.load(resp).get("status") == "ok")
-    except (OSError, ValueError):
-        return False
-
-
 def _stop(process: subprocess.Popen[bytes]) -> int:
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
@@ -143,7 +127,7 @@ def _stop(process: subprocess.Popen[bytes]) -> int:
 def _setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     root = tmp_path_factory.mktemp("cli-roles")
     home = root / "home"
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     init = _run([sys.executable, "-m", "perci_sim", "init", str(home), "--broker-url", url])
     assert init.returncode == 0, init.stderr
@@ -158,7 +142,7 @@ def _setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     setup = Setup(home=home, url=url, log=log, process=process)
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not _healthy(url):
+        while not healthy(url):
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(
                     f"broker not healthy at {url} (exit {process.poll()}):\n{setup.log_text()}"

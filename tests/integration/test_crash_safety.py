@@ -30,12 +30,10 @@ import itertools
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -45,6 +43,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from process_helpers import free_port, healthy
 
 from authority_client import AuthorityClient
 from perci_schemas import jws
@@ -155,21 +154,6 @@ class Party:
 # --- the broker process -------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/v1/health", timeout=1.0) as resp:
-            return resp.status == 200
-    except (OSError, ValueError):
-        return False
-
-
 @dataclass(slots=True)
 class BrokerProcess:
     home: Path
@@ -189,7 +173,7 @@ class BrokerProcess:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not _healthy(self.url):
+        while not healthy(self.url):
             assert self.process.poll() is None, f"broker exited:\n{self.log.read_text()[-3000:]}"
             assert time.monotonic() < deadline, "broker did not become healthy"
             time.sleep(0.05)
@@ -214,7 +198,7 @@ class BrokerProcess:
 @pytest.fixture(name="broker_process")
 def _broker_process(tmp_path: Path) -> Iterator[BrokerProcess]:
     home = tmp_path / "home"
-    port = _free_port()
+    port = free_port()
     asyncio.run(init_home(home, broker_url=f"http://127.0.0.1:{port}"))
     broker = BrokerProcess(home=home, port=port, log=tmp_path / "broker.log")
     try:

@@ -9,16 +9,15 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from conftest import postgres_database
+from process_helpers import free_port, healthy
 
 from authority_client import AuthorityClient
 from perci_sim.__main__ import main
@@ -56,21 +55,6 @@ async def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str
     return code, out, err
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/v1/health", timeout=1.0) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
-
-
 async def test_serve_refuses_an_outdated_database(
     database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -93,7 +77,7 @@ async def test_serve_refuses_an_outdated_database(
     finally:
         await db.close()
 
-    served = _perci("serve", *db_args, "--port", str(_free_port()))
+    served = _perci("serve", *db_args, "--port", str(free_port()))
     assert served.returncode == 1
     expected = (
         f"perci-sim: error: database at revision 0000, expected {head_revision()}: "
@@ -142,7 +126,7 @@ async def test_broker_process_on_postgresql(
     """init + serve on PostgreSQL (PERCI_DATABASE_URL), an emergency order through the
     SDKs to Annex II, then verify-log over the same database."""
     home = tmp_path / "home"
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     code, _, err = await _cli(
         capsys, "init", str(home), "--database-url", pg_url, "--broker-url", url
@@ -159,7 +143,7 @@ async def test_broker_process_on_postgresql(
         )
     try:
         deadline = time.monotonic() + TIMEOUT
-        while not _healthy(url):
+        while not healthy(url):
             assert process.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()
             await asyncio.sleep(0.1)

@@ -24,7 +24,6 @@ import importlib.resources
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -38,6 +37,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from process_helpers import free_port, healthy
 
 from perci_schemas import jws
 from perci_schemas.credentials import Credentials, load_credentials
@@ -105,24 +105,6 @@ class Live:
         return jws.sign(document, key=c.key, kid=c.kid, message_type=message_type)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _healthy(port: int) -> bool:
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-        conn.request("GET", "/v1/health")
-        ok = conn.getresponse().status == 200
-        conn.close()
-        return ok
-    except OSError:
-        return False
-
-
 def _now_iso() -> str:
     from datetime import UTC, datetime
 
@@ -163,7 +145,7 @@ def _live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
     root = tmp_path_factory.mktemp("hypothesis-api")
     home = root / "home"
-    port = _free_port()
+    port = free_port()
     asyncio.run(init_home(home, broker_url=f"http://127.0.0.1:{port}"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PERCI_")}
     env["PERCI_LOG_FORMAT"] = "json"
@@ -173,7 +155,7 @@ def _live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not _healthy(port):
+        while not healthy(f"http://127.0.0.1:{port}"):
             assert process.poll() is None, (root / "broker.log").read_text()[-2000:]
             assert time.monotonic() < deadline, "broker did not start"
             time.sleep(0.05)

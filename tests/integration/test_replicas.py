@@ -24,11 +24,9 @@ import asyncio
 import itertools
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
@@ -38,6 +36,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from conftest import postgres_database
+from process_helpers import free_port, healthy
 
 from authority_client import AuthorityClient
 from authority_client.errors import BrokerUnavailable
@@ -75,21 +74,6 @@ def _env(database_url: str) -> dict[str, str]:
     return env
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/v1/health", timeout=1.0) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
-
-
 async def _cli(*args: str) -> int:
     return await asyncio.to_thread(main, list(args))
 
@@ -111,7 +95,7 @@ def _replicas(home: Path, database_url: str, tmp_path: Path) -> Iterator[list[Re
     started: list[Replica] = []
     try:
         for name in ("a", "b"):
-            port = _free_port()
+            port = free_port()
             log = tmp_path / f"replica-{name}.log"
             with log.open("wb") as out:
                 process = subprocess.Popen(
@@ -140,7 +124,7 @@ def _replicas(home: Path, database_url: str, tmp_path: Path) -> Iterator[list[Re
             started.append(Replica(name, f"http://127.0.0.1:{port}", process, log))
         deadline = time.monotonic() + STARTUP_TIMEOUT
         for replica in started:
-            while not _healthy(replica.url):
+            while not healthy(replica.url):
                 assert replica.process.poll() is None, replica.output()
                 assert time.monotonic() < deadline, replica.output()
                 time.sleep(0.1)
