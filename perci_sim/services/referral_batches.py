@@ -27,9 +27,9 @@ All items of a batch are received at the same broker instant.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from datetime import datetime
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import structlog
 from sqlalchemy import Table, bindparam, update
@@ -79,6 +79,8 @@ MAX_BATCH_ITEMS = 500
 #: Verification and recording are CPU work: let other requests (feeds) run every so
 #: many documents.
 _YIELD_EVERY = 50
+#: What an item's verification yields (a referral, or an outcome document).
+_Verified = TypeVar("_Verified")
 #: At most so many URLs per query (SQLite and asyncpg take at most 32,766 parameters).
 _URLS_PER_QUERY = 1000
 
@@ -93,6 +95,25 @@ ItemResult: TypeAlias = ReferralResult | PerciError
 
 def _slices(urls: Sequence[tuple[str, str]]) -> list[Sequence[tuple[str, str]]]:
     return [urls[i : i + _URLS_PER_QUERY] for i in range(0, len(urls), _URLS_PER_QUERY)]
+
+
+async def _verify_each(
+    tokens: Sequence[object],
+    results: list[ItemResult | None],
+    verify: Callable[[str], Awaitable[_Verified]],
+) -> dict[int, _Verified]:
+    """Verify every item before the write lock; a refused one gets its problem in ``results``."""
+    verified: dict[int, _Verified] = {}
+    for index, token in enumerate(tokens):
+        try:
+            if not isinstance(token, str):
+                raise _not_a_string(index)
+            verified[index] = await verify(token)
+        except PerciError as exc:
+            results[index] = exc
+        if index % _YIELD_EVERY == _YIELD_EVERY - 1:
+            await asyncio.sleep(0)
+    return verified
 
 
 def _not_a_string(index: int) -> SchemaViolationError:
@@ -231,16 +252,9 @@ async def send_referral_batch(
     """
     require_issuer(participant)
     results: list[ItemResult | None] = [None] * len(tokens)
-    verified: dict[int, VerifiedReferral] = {}
-    for index, token in enumerate(tokens):
-        try:
-            if not isinstance(token, str):
-                raise _not_a_string(index)
-            verified[index] = await verify_referral(ctx, participant, token)
-        except PerciError as exc:
-            results[index] = exc
-        if index % _YIELD_EVERY == _YIELD_EVERY - 1:
-            await asyncio.sleep(0)
+    verified = await _verify_each(
+        tokens, results, lambda token: verify_referral(ctx, participant, token)
+    )
     # R19: as for one referral, a held URL refuses its item before anything is stored,
     # and the holder is told who tried.  The common case is one read for the batch.
     every_url = [url for item in verified.values() for url in item.urls]
@@ -318,16 +332,9 @@ async def record_referral_outcome_batch(
     """
     require_role(participant, "hsp")
     results: list[ItemResult | None] = [None] * len(tokens)
-    verified: dict[int, VerifiedDocument] = {}
-    for index, token in enumerate(tokens):
-        try:
-            if not isinstance(token, str):
-                raise _not_a_string(index)
-            verified[index] = await verify_referral_outcome(ctx, participant, token)
-        except PerciError as exc:
-            results[index] = exc
-        if index % _YIELD_EVERY == _YIELD_EVERY - 1:
-            await asyncio.sleep(0)
+    verified = await _verify_each(
+        tokens, results, lambda token: verify_referral_outcome(ctx, participant, token)
+    )
     if verified:
         async with unit_of_work(ctx) as uow:
             now = ctx.clock.now()
