@@ -11,6 +11,9 @@ never fork:
 * on PostgreSQL, ``pg_advisory_xact_lock`` (seam: taken at the start of every
   write transaction, released by COMMIT/ROLLBACK).
 
+Writers that queue behind each other share one transaction and one COMMIT, each in
+its own SAVEPOINT (group commit, :mod:`.group_commit`).
+
 Schema: Alembic migrations (:mod:`.schema`); :func:`open_database` brings a
 fresh or older database to the head revision when asked to (``create=True``).
 """
@@ -34,6 +37,7 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from perci_sim.storage import models  # noqa: F401  (registers the tables)
+from perci_sim.storage.group_commit import DEFAULT_GROUP_LIMIT, GroupCommitter
 
 __all__ = [
     "Database",
@@ -133,6 +137,12 @@ def _after_rollback(session: Session) -> None:
     session.info.pop(_DEFERRED_KEY, None)
 
 
+async def _pg_log_lock(conn: AsyncConnection) -> None:
+    # Seam for scale-out: replicas serialize appends on one advisory lock, held by the
+    # batch's transaction until its COMMIT.
+    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOG_LOCK})
+
+
 class Database:
     """An async engine with read sessions and serialized write transactions."""
 
@@ -145,6 +155,13 @@ class Database:
         self._lock = asyncio.Lock()
         # One shared connection (SQLite :memory:): reads must not interleave with writes.
         self._serialize_reads = isinstance(engine.pool, StaticPool)
+        self.writes = GroupCommitter(
+            self._write_engine,
+            self._lock,
+            on_begin=_pg_log_lock if self.dialect == "postgresql" else None,
+            # The shared connection's readers would see a batch before its COMMIT.
+            limit=1 if self._serialize_reads else DEFAULT_GROUP_LIMIT,
+        )
 
     @property
     def dialect(self) -> str:
@@ -178,27 +195,18 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """Open a serialized write transaction, committed on success, rolled back on error."""
-        async with (
-            self._lock,
-            AsyncSession(self._write_engine, expire_on_commit=False) as session,
-        ):
-            # Start the transaction now so the lock is held from the first statement.
-            conn = await session.connection()
-            if self.dialect == "postgresql":
-                # Seam for scale-out: replicas serialize appends on one advisory lock.
-                await conn.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOG_LOCK}
-                )
-            try:
-                yield session
-            except BaseException:
-                await session.rollback()
-                raise
-            await session.commit()
+        """Open a serialized write transaction, committed on success, rolled back on error.
+
+        Writers queued behind each other share one COMMIT (storage/group_commit.py);
+        the block returns only once its work is durable, and a writer that fails
+        rolls back only its own work.
+        """
+        async with self.writes.write() as session:
+            yield session
 
     async def close(self) -> None:
-        """Dispose of the engine and its connections."""
+        """Commit what the writers wait for, then dispose of the engine and its connections."""
+        await self.writes.close()
         await self.engine.dispose()
 
 

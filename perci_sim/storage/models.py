@@ -21,6 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     insert,
+    text,
     update,
 )
 from sqlalchemy.orm import Session, UOWTransaction
@@ -195,7 +196,18 @@ class Timer(SQLModel, table=True):
     """A deadline or warning row: claimed with a conditional update when due."""
 
     __tablename__ = "timer"
-    __table_args__ = (Index("ix_timer_open_due", "fired_at", "due_at"),)
+    # Only the open timers, by due time: a wake-up (and the re-arm at start-up) finds the
+    # earliest in one index step however many cancelled or fired timers the years leave
+    # behind.  The predicate is the queries' own, as each dialect renders it, so that
+    # the planner can prove the index applies (services/fire_timers.py).
+    __table_args__ = (
+        Index(
+            "ix_timer_open",
+            "due_at",
+            sqlite_where=text("fired_at IS NULL AND cancelled IS 0"),
+            postgresql_where=text("fired_at IS NULL AND cancelled IS false"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     order_id: str = Field(index=True, max_length=36)
