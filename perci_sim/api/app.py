@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
+from functools import partial
 
 import structlog
 from aiohttp import web
@@ -50,7 +51,7 @@ from perci_sim.clock import Clock, ScaledClock, SystemClock
 from perci_sim.crypto.broker_key import BrokerSigner, load_or_create_broker_key
 from perci_sim.scheduling.timers import APSchedulerTimers, DeadlineTimers
 from perci_sim.services.context import BrokerContext
-from perci_sim.services.drill_clock import resume_after_log
+from perci_sim.services.drill_clock import follow_clock_skip, resume_after_log
 from perci_sim.services.fire_timers import fire_due_timers, next_timer_due
 from perci_sim.settings import Settings
 from perci_sim.storage.db import Database, open_database
@@ -235,6 +236,7 @@ def _replicas_ctx(listener: AppListener) -> Callable[[web.Application], AsyncIte
             listener.hub,
             on_timer=listener.timers_changed,
             on_deliveries=listener.deliveries_queued,
+            on_clock_advanced=partial(follow_clock_skip, app[BROKER]),
         )
         await replicas.start()
         listener.replicas = replicas

@@ -3,8 +3,11 @@
 Each replica LISTENs for the notices of the others' commits (storage/notify.py)
 and, on one, reads the new events from the log and hands them to its local feed
 hub; a notice of an earlier timer re-arms its deadline wake-up, a notice of
-queued webhook deliveries wakes its dispatcher.  No cluster protocol: the log is
-the truth, the notice only says when to read it.
+queued webhook deliveries wakes its dispatcher, and a facilitator's clock skip
+recorded by another replica (``clock_advanced``) moves this replica's drill clock
+too, so that no replica records an event before it (R1: the log's time never goes
+back).  No cluster protocol: the log is the truth, the notice only says when to read
+it.
 
 The hub must see the log in order (a feed subscriber skips a seq at or below the
 last one it sent), and each event once.  :class:`ReplicaFeed` keeps a cursor, the
@@ -24,6 +27,7 @@ from datetime import datetime
 import structlog
 
 from perci_sim.api.feed import FeedHub
+from perci_sim.services.drill_clock import CLOCK_ADVANCED
 from perci_sim.services.queries import last_seq, log_after
 from perci_sim.storage.db import Database
 from perci_sim.storage.models import Event
@@ -46,11 +50,13 @@ class ReplicaFeed:
         *,
         on_timer: Callable[[datetime | None], None],
         on_deliveries: Callable[[], None],
+        on_clock_advanced: Callable[[datetime], object] | None = None,
     ) -> None:
         self._db = db
         self._hub = hub
         self._on_timer = on_timer
         self._on_deliveries = on_deliveries
+        self._on_clock_advanced = on_clock_advanced
         self._cursor = 0
         self._dirty = False
         self._catching_up: asyncio.Task[None] | None = None
@@ -108,6 +114,14 @@ class ReplicaFeed:
         if self._catching_up is None:
             self._catching_up = asyncio.get_running_loop().create_task(self._read_log())
 
+    def _follow_clock(self, events: Sequence[Event]) -> None:
+        """Another replica's facilitator skipped the drill clock: skip ours to the same instant."""
+        if self._on_clock_advanced is None:
+            return
+        for event in events:
+            if event.kind == CLOCK_ADVANCED:
+                self._on_clock_advanced(event.received_at)
+
     async def _read_log(self) -> None:
         try:
             while self._dirty:
@@ -116,6 +130,7 @@ class ReplicaFeed:
                     page = await log_after(self._db, after=self._cursor, limit=_PAGE)
                     fresh = [ev for ev in page if (ev.seq or 0) > self._cursor]
                     if fresh:
+                        self._follow_clock(fresh)
                         self._hub.publish(fresh)
                         self._cursor = fresh[-1].seq or self._cursor
                     if len(page) < _PAGE:

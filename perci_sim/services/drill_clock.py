@@ -40,6 +40,7 @@ __all__ = [
     "ClockNotForward",
     "advance_clock",
     "check_can_advance",
+    "follow_clock_skip",
     "resume_after_log",
 ]
 
@@ -156,6 +157,27 @@ async def advance_clock(
         "skipped_seconds": (target - before).total_seconds(),
         "event": view,
     }
+
+
+def follow_clock_skip(ctx: BrokerContext, to: datetime) -> bool:
+    """Another replica recorded a skip to ``to``: move this replica's drill clock there too.
+
+    Replicas share one log but each runs its own :class:`ScaledClock`; a replica left
+    behind would record events before the ``clock_advanced`` one (R1).  Returns True
+    when the clock moved (it was behind); the deadline wake-up and the webhook
+    dispatcher are then re-armed, as after a local skip.
+    """
+    clock = ctx.clock
+    if not isinstance(clock, ScaledClock) or to <= clock.now():
+        return False
+    try:
+        clock.advance_to(to)
+    except ValueError:  # the clock passed ``to`` meanwhile
+        return False
+    ctx.listener.timers_changed(None)
+    ctx.listener.deliveries_queued()
+    log.info("clock_followed", to=iso_ms(to))
+    return True
 
 
 async def resume_after_log(ctx: BrokerContext) -> datetime | None:

@@ -30,7 +30,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -40,6 +40,8 @@ from process_helpers import free_port, healthy
 
 from authority_client import AuthorityClient
 from authority_client.errors import BrokerUnavailable
+from perci_schemas.client_facilitator import FacilitatorClient
+from perci_schemas.client_views import parse_time
 from perci_schemas.credentials import load_credentials
 from perci_sim.__main__ import main
 from perci_sim.bootstrap import credentials_path
@@ -292,5 +294,39 @@ async def test_two_replicas_act_as_one_exchange(pg_url: str, tmp_path: Path) -> 
     assert b.process.returncode == 0, b.output()
     assert "Traceback" not in b.output(), b.output()
     assert "Traceback" not in a.output(), a.output()
+    code = await _cli("verify-log", "--home", str(home), "--database-url", pg_url)
+    assert code == 0
+
+
+async def test_a_clock_skip_on_one_replica_moves_the_other(pg_url: str, tmp_path: Path) -> None:
+    """A facilitator skips the drill clock on A: B follows, so the log's time never goes
+    back (R1) and B fires the deadlines inside the skipped window."""
+    home = tmp_path / "home"
+    assert await _cli("db", "upgrade", "--database-url", pg_url) == 0
+    assert await _cli("init", str(home), "--database-url", pg_url) == 0
+    with _replicas(home, pg_url, tmp_path) as (a, b):
+        async with AsyncExitStack() as stack:
+            facilitator = await stack.enter_async_context(
+                FacilitatorClient.from_credentials(
+                    credentials_path(home, "facilitator"), broker_url=a.url
+                )
+            )
+            on_b = await stack.enter_async_context(
+                AuthorityClient.from_credentials(credentials_path(home, "de-bka"), broker_url=b.url)
+            )
+            before = (await on_b.clock()).now
+            skip = await facilitator.advance_clock(by=timedelta(days=2))
+            target = parse_time(skip["to"])
+            for _ in range(60):  # three wall seconds at most
+                if (await on_b.clock()).now >= target:
+                    break
+                await asyncio.sleep(0.05)
+            assert (await on_b.clock()).now - before >= timedelta(days=2)
+            # An order recorded on B now is later than the skip in the log.
+            order_id = await _order(on_b, "hsp-alpha", 1)
+            kinds_times = [(e["kind"], e["received_at"]) for e in await on_b.history(order_id)]
+            assert all(parse_time(at) >= target for _, at in kinds_times), kinds_times
+    assert "clock_followed" in b.output()
+    assert "Traceback" not in a.output() + b.output()
     code = await _cli("verify-log", "--home", str(home), "--database-url", pg_url)
     assert code == 0
