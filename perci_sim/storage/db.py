@@ -59,6 +59,8 @@ _WRITE_OPTION = "perci_write"
 _SINGLE_OPTION = "perci_single_statement"
 #: Key of the PostgreSQL advisory lock that serializes appends to the log.
 _PG_LOG_LOCK = 0x5045_5243  # "PERC"
+#: Connections kept open per process (beyond them, up to 10 more are opened when needed).
+POOL_SIZE = 20
 #: How long SQLite waits for another process's write lock before failing.
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
@@ -266,7 +268,12 @@ async def open_database(url: str, *, create: bool = True) -> Database:
     is_sqlite = parsed.get_backend_name() == "sqlite"
     if is_sqlite and parsed.database and parsed.database != ":memory:":
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url)
+    # Connections are kept, not opened per request: opening one costs a thread (aiosqlite)
+    # or a server round trip and authentication (asyncpg), more than the request itself.
+    # The pool's default (5) is below the writers and readers a loaded broker runs at once;
+    # each connection beyond it was opened and closed again for one transaction.
+    pooled = {} if parsed.database in (None, "", ":memory:") else {"pool_size": POOL_SIZE}
+    engine = create_async_engine(url, **pooled)
     if is_sqlite:
         _configure_sqlite(engine)
     if create:
