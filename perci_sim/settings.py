@@ -6,6 +6,7 @@ singleton, so tests construct variants freely.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -82,6 +83,9 @@ class Settings:
     #: (0 = off) and burst (docs/API.md "Rate limits").
     rate_limit: float = 200.0
     rate_burst: int = 400
+    #: Reverse proxies (addresses or networks) whose ``X-Forwarded-For`` names the
+    #: client of an unauthenticated request (api/rate_limit.py).
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def resolved_database_url(self) -> str:
@@ -103,7 +107,8 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read ``PERCI_HOME``, ``PERCI_DATABASE_URL``, ``PERCI_HOST``, ``PERCI_PORT``,
         ``PERCI_CLOCK_SPEED``, ``PERCI_CLOCK_EPOCH``, ``PERCI_BROKER_KEY_FILE``,
-        ``PERCI_UNDUE_DELAY_S``, ``PERCI_LOG_FORMAT``."""
+        ``PERCI_UNDUE_DELAY_S``, ``PERCI_LOG_FORMAT``, ``PERCI_RATE_LIMIT``,
+        ``PERCI_RATE_BURST``, ``PERCI_TRUSTED_PROXIES`` (comma-separated)."""
         env = os.environ if env is None else env
         base = cls()
         port_raw = env.get("PERCI_PORT", "")
@@ -128,4 +133,16 @@ class Settings:
             log_format=env.get("PERCI_LOG_FORMAT", base.log_format),
             rate_limit=_float(env, "PERCI_RATE_LIMIT", base.rate_limit),
             rate_burst=int(_float(env, "PERCI_RATE_BURST", base.rate_burst)),
+            trusted_proxies=_networks(env, "PERCI_TRUSTED_PROXIES"),
         )
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses or networks (``10.0.0.0/8``), checked here."""
+    entries = tuple(e.strip() for e in env.get(name, "").split(",") if e.strip())
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ValueError(f"{name}: {entry!r} is not an IP address or network") from None
+    return entries

@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from perci_sim.api.rate_limit import RateLimiter
+
 DOCKER = Path(__file__).resolve().parent.parent / "docker"
 
 
@@ -43,6 +45,8 @@ def test_compose_runs_postgres_migration_two_replicas_and_a_proxy() -> None:
         assert env["PERCI_BROKER_KEY_FILE"] == "/run/secrets/broker_key"
         assert broker["secrets"] == ["broker_key"]
         assert env["PERCI_HOST"] == "0.0.0.0"
+        # Behind nginx the client's address comes from X-Forwarded-For (rate limits).
+        assert RateLimiter(trusted_proxies=env["PERCI_TRUSTED_PROXIES"].split(","))
         assert broker["healthcheck"]
     proxy = services["proxy"]
     assert {d: c["condition"] for d, c in proxy["depends_on"].items()} == {

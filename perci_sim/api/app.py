@@ -119,6 +119,7 @@ def create_app(
     app[RATE_LIMITER] = RateLimiter(
         settings.rate_limit if rate_limit is None else rate_limit,
         settings.rate_burst if rate_burst is None else rate_burst,
+        trusted_proxies=settings.trusted_proxies,
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock if clock is not None else default_clock(settings)

@@ -16,14 +16,21 @@ Two middlewares share one :class:`RateLimiter` (``create_app`` registers them):
   becomes a 429, so a flood of bad tokens is answered as a flood.
 
 ``rate <= 0`` turns limiting off (no middleware work beyond one attribute read).
+
+Behind a reverse proxy every request comes from the proxy's address: the client's is
+read from ``X-Forwarded-For`` when, and only when, the peer is a trusted proxy
+(``PERCI_TRUSTED_PROXIES``, addresses or networks).  The header is read from the right,
+skipping trusted hops, so a client cannot choose its bucket by sending the header
+itself (an untrusted peer's header is ignored).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -38,6 +45,7 @@ __all__ = [
     "DEFAULT_RATE",
     "RATE_LIMITER",
     "RateLimiter",
+    "client_ip",
     "participant_limit",
     "unauthenticated_limit",
 ]
@@ -66,9 +74,14 @@ class RateLimiter:
         *,
         monotonic: Callable[[], float] = time.monotonic,
         max_buckets: int = _MAX_BUCKETS,
+        trusted_proxies: Iterable[str] = (),
     ) -> None:
         self._monotonic = monotonic
         self._max_buckets = max_buckets
+        #: Peers whose ``X-Forwarded-For`` names the client (``ValueError`` if malformed).
+        self.trusted_proxies: tuple[_Network, ...] = tuple(
+            ipaddress.ip_network(entry.strip(), strict=False) for entry in trusted_proxies
+        )
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
         self.rate = 0.0
         self.burst = 0
@@ -118,8 +131,33 @@ class RateLimiter:
 RATE_LIMITER = web.AppKey("perci_rate_limiter", RateLimiter)
 
 
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _trusted(address: str, networks: tuple[_Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def client_ip(request: web.Request, trusted_proxies: tuple[_Network, ...] = ()) -> str:
+    """The client's address: the peer, or behind trusted proxies the first untrusted hop
+    of ``X-Forwarded-For`` read from the right (the hops a proxy appended)."""
+    peer = request.remote or "unknown"
+    if not trusted_proxies or not _trusted(peer, trusted_proxies):
+        return peer
+    hops = [hop.strip() for hop in request.headers.getall("X-Forwarded-For", [])]
+    addresses = [a.strip() for hop in hops for a in hop.split(",") if a.strip()]
+    for address in reversed(addresses):
+        if not _trusted(address, trusted_proxies):
+            return address
+    return addresses[0] if addresses else peer
+
+
 def _client_ip(request: web.Request) -> str:
-    return request.remote or "unknown"
+    return client_ip(request, request.app[RATE_LIMITER].trusted_proxies)
 
 
 def _limited(limiter: RateLimiter, wait: float, who: str) -> web.Response:

@@ -26,7 +26,7 @@ from joserfc import jws as joserfc_jws
 from perci_schemas import jws
 from perci_schemas.keys import generate
 from perci_schemas.validation import validate
-from perci_sim.api.rate_limit import RATE_LIMITER
+from perci_sim.api.rate_limit import RATE_LIMITER, RateLimiter
 from perci_sim.storage import registry
 
 _TABLES = (
@@ -569,6 +569,30 @@ class TestFloods:
         _problem(await b.get("/v1/health"), 429, "rate_limited")
         # The same IP with a valid token is metered as its participant.
         assert (await b.get("/v1/orders", party="de-bka")).status == 200
+
+    async def test_behind_a_trusted_proxy_each_client_has_its_own_bucket(self, broker: Any) -> None:
+        """Behind nginx every request comes from the proxy: X-Forwarded-For names the
+        client, but only when the peer is a trusted proxy (PERCI_TRUSTED_PROXIES)."""
+        b = await broker()
+        limiter = b.app[RATE_LIMITER]
+        limiter.configure(0.5, 2)
+
+        def via_proxy(client: str) -> dict[str, str]:
+            return {"X-Forwarded-For": client}
+
+        async def health(client: str) -> int:
+            return int((await b.call("GET", "/v1/health", headers=via_proxy(client))).status)
+
+        # The proxy's clients are not trusted yet: the header is ignored, one bucket.
+        assert [await health(c) for c in ("198.51.100.1", "198.51.100.2", "x")] == [
+            200,
+            200,
+            429,
+        ]
+        limiter.trusted_proxies = RateLimiter(trusted_proxies=["127.0.0.1"]).trusted_proxies
+        limiter.configure(0.5, 2)
+        assert [await health("198.51.100.1") for _ in range(3)] == [200, 200, 429]
+        assert await health("198.51.100.2") == 200  # another client behind the proxy
 
     async def test_rate_limit_off(self, broker: Any) -> None:
         """rate 0 turns limiting off."""

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
+from multidict import CIMultiDict
 
 from perci_sim.__main__ import _settings, build_parser
-from perci_sim.api.rate_limit import DEFAULT_BURST, DEFAULT_RATE, RateLimiter
+from perci_sim.api.rate_limit import DEFAULT_BURST, DEFAULT_RATE, RateLimiter, client_ip
 from perci_sim.settings import Settings
 
 
@@ -70,3 +75,50 @@ def test_settings_defaults_env_and_cli() -> None:
     args = build_parser().parse_args(["serve", "--rate-limit", "50", "--rate-burst", "80"])
     settings = _settings(args)
     assert (settings.rate_limit, settings.rate_burst) == (50.0, 80)
+
+
+def _request(peer: str, *forwarded: str) -> web.Request:
+    headers = CIMultiDict(("X-Forwarded-For", value) for value in forwarded)
+    transport = mock.Mock()
+    transport.get_extra_info.side_effect = lambda name, default=None: (
+        (peer, 1234) if name == "peername" else default
+    )
+    return make_mocked_request("GET", "/v1/clock", headers=headers, transport=transport)
+
+
+PROXIES = RateLimiter(trusted_proxies=["10.0.0.0/8", "127.0.0.1"]).trusted_proxies
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "expected"),
+    [
+        # No trusted proxy configured or an untrusted peer: the header is ignored.
+        ("203.0.113.9", ("198.51.100.1",), "203.0.113.9"),
+        # Behind the proxy: the client it saw.
+        ("10.0.0.5", ("198.51.100.1",), "198.51.100.1"),
+        # A client that sends the header itself cannot choose its bucket: the proxy
+        # appended the address it saw, read from the right.
+        ("10.0.0.5", ("1.2.3.4, 198.51.100.1",), "198.51.100.1"),
+        # Two trusted hops (nginx behind a load balancer), header lines repeated.
+        ("127.0.0.1", ("198.51.100.7", "10.1.2.3"), "198.51.100.7"),
+        # Only trusted hops: the leftmost.
+        ("10.0.0.5", ("10.0.0.9",), "10.0.0.9"),
+        # No header: the peer.
+        ("10.0.0.5", (), "10.0.0.5"),
+    ],
+)
+def test_client_ip_reads_forwarded_for_only_from_trusted_proxies(
+    peer: str, forwarded: tuple[str, ...], expected: str
+) -> None:
+    assert client_ip(_request(peer, *forwarded), PROXIES) == expected
+
+
+def test_client_ip_without_trusted_proxies_is_the_peer() -> None:
+    assert client_ip(_request("10.0.0.5", "198.51.100.1")) == "10.0.0.5"
+
+
+def test_trusted_proxies_come_from_the_environment() -> None:
+    settings = Settings.from_env({"PERCI_TRUSTED_PROXIES": " 10.0.0.0/8, ::1 ,"})
+    assert settings.trusted_proxies == ("10.0.0.0/8", "::1")
+    with pytest.raises(ValueError, match="PERCI_TRUSTED_PROXIES: 'nginx' is not an IP"):
+        Settings.from_env({"PERCI_TRUSTED_PROXIES": "nginx"})
