@@ -9,9 +9,10 @@ InnoDB's group commit):
 
 * the first writer opens a *batch*: a connection, ``BEGIN`` (``BEGIN IMMEDIATE`` on
   SQLite; the advisory lock on PostgreSQL);
-* each writer runs in its own session joined to the batch through a ``SAVEPOINT``
-  (``join_transaction_mode="create_savepoint"``): a writer that fails rolls back
-  only its own work, and its error reaches only its own caller;
+* each writer after the first runs in its own session joined to the batch through a
+  ``SAVEPOINT`` (``join_transaction_mode="create_savepoint"``): a writer that fails
+  rolls back only its own work, and its error reaches only its own caller (the
+  first writer's failure rolls back the transaction, which holds nothing else);
 * a writer that finishes while nobody waits for the lock commits the batch at once
   (an idle broker commits every request alone, as before); otherwise the batch
   stays open for the next writer, and a *flusher* queued behind the waiting
@@ -95,9 +96,11 @@ class GroupCommitter:
         try:
             batch = self._batch or await self._open()
             self._batch = batch
+            # The batch's first writer has no one's work to protect: its failure rolls
+            # the whole transaction back (an idle broker sends no SAVEPOINT at all).
             async with AsyncSession(
                 bind=batch.conn,
-                join_transaction_mode="create_savepoint",
+                join_transaction_mode="create_savepoint" if batch.writers else "rollback_only",
                 expire_on_commit=False,
             ) as session:
                 # The SAVEPOINT now, so the writer's first statement runs inside it.
@@ -106,7 +109,7 @@ class GroupCommitter:
                     yield session
                     await session.commit()  # RELEASE SAVEPOINT (deferred rows written first)
                 except BaseException:
-                    await session.rollback()  # ROLLBACK TO SAVEPOINT: only this writer's work
+                    await session.rollback()  # to the SAVEPOINT: only this writer's work
                     raise
             batch.writers += 1
         finally:
