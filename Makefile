@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck imports check serve clean bench-smoke bench-drill
+.PHONY: demo test lint typecheck imports check serve clean bench-smoke bench-drill bench-throughput
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,10 +36,16 @@ check: lint typecheck imports test
 bench-smoke: $(STAMP)
 	$(BIN)/python bench/exchange.py --orders 40 --concurrency 4 --max-seconds 60
 	$(BIN)/python bench/drill.py --scenario scenarios/small-crisis.yaml --probe-orders 3 --probe-load 20
+	$(BIN)/python bench/throughput.py --smoke --json-only
 
 # The Referral Action Day drill (about 26,000 referrals) and the deadline-lateness probes.
 bench-drill: $(STAMP)
 	$(BIN)/python bench/drill.py
+
+# Issue 5's throughput goals: SQLite, PostgreSQL (with PERCI_TEST_DATABASE_URL or
+# --postgres), one broker and two replicas, 100,000 open deadlines (bench/README.md).
+bench-throughput: $(STAMP)
+	$(BIN)/python bench/throughput.py
 
 serve: $(STAMP)
 	$(BIN)/perci-sim serve

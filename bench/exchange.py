@@ -44,7 +44,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,23 +109,47 @@ class WorkerResult:
 
 
 class Exchange:
-    """The client side of the benchmark: three authorities, three platforms, one loop."""
+    """The client side of the benchmark: three authorities, three platforms, one loop.
 
-    def __init__(self, home: Path, url: str, result: WorkerResult) -> None:
+    bench/throughput.py runs several client processes: each follows only ``hsps``
+    (a feed is followed by one process), may answer through another broker replica
+    (``platform_url``), tags its orders' references and URLs (``tag``: unique across
+    processes and runs) and starts its feeds after the log's ``after`` seq (a later
+    run does not replay the orders of an earlier one).
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        url: str,
+        result: WorkerResult,
+        *,
+        hsps: Sequence[str] = HSPS,
+        platform_url: str | None = None,
+        tag: str = "",
+        after: int = 0,
+    ) -> None:
         from authority_client import AuthorityClient
         from perci_sim.bootstrap import credentials_path
         from platform_client import PlatformClient
 
         self.result = result
+        self.tag, self.after = tag, after
         self.authorities = {
             a: AuthorityClient.from_credentials(credentials_path(home, a), broker_url=url)
             for a in AUTHORITIES
         }
         self.platforms = {
-            h: PlatformClient.from_credentials(credentials_path(home, h), broker_url=url)
-            for h in HSPS
+            h: PlatformClient.from_credentials(
+                credentials_path(home, h), broker_url=platform_url or url
+            )
+            for h in hsps
         }
-        self.feed_live = {h: asyncio.Event() for h in HSPS}
+        #: Order ``index`` goes over pair ``index % len(pairs)``: all 9 pairs evenly, or
+        #: the pairs of this process's HSPs.
+        every_pair = [(a, h) for h in HSPS for a in AUTHORITIES]
+        self.pairs = [(a, h) for a, h in every_pair if h in self.platforms]
+        self.feed_live = {h: asyncio.Event() for h in self.platforms}
         self._delivered: dict[str, asyncio.Future[float]] = {}
         self._answered: dict[str, asyncio.Future[float]] = {}
         self._handlers: set[asyncio.Task[None]] = set()
@@ -151,7 +175,7 @@ class Exchange:
     async def follow(self, hsp_id: str) -> None:
         """The HSP's feed: time each ``order_delivered``, then answer the order."""
         platform = self.platforms[hsp_id]
-        async with aclosing(platform.watch()) as feed:
+        async with aclosing(platform.watch(self.after)) as feed:
             async for event in feed:
                 seen = time.monotonic()
                 order_id = event.get("order_id")
@@ -193,6 +217,8 @@ class Exchange:
             await client.participants()
             await client.clock()
         for authority_id, hsp_id in zip(AUTHORITIES, HSPS, strict=True):
+            if hsp_id not in self.platforms:
+                continue
             await self.authorities[authority_id].send_advance_information(
                 hsp_id,
                 procedures="Benchmark: orders arrive through perci-sim.",
@@ -205,17 +231,16 @@ class Exchange:
 
     async def one_order(self, index: int, gate: asyncio.Semaphore, progress: int) -> None:
         """Issue order ``index``, wait for its delivery on the feed and its Annex II."""
-        authority_id = AUTHORITIES[index % len(AUTHORITIES)]
-        hsp_id = HSPS[(index // len(AUTHORITIES)) % len(HSPS)]
+        authority_id, hsp_id = self.pairs[index % len(self.pairs)]
         authority = self.authorities[authority_id]
         async with gate:
             try:
                 order = await authority.prepare_order(
                     hsp_id=hsp_id,
-                    urls=[f"https://{hsp_id}.example/bench/{index}"],
+                    urls=[f"https://{hsp_id}.example/bench/{self.tag}{index}"],
                     reasons=["a"],
                     details="Video calling for attacks (benchmark).",
-                    reference=f"BENCH-{index:05d}",
+                    reference=f"BENCH-{self.tag}{index:05d}",
                     emergency_justification="Benchmark: ongoing attack (Art. 3(2)).",
                 )
                 started = time.monotonic()
@@ -239,15 +264,15 @@ class Exchange:
 
 
 async def _unless_a_feed_ends(
-    work: asyncio.Future[Any], feeds: Sequence[asyncio.Task[None]], within: float
+    work: asyncio.Future[Any], feeds: Mapping[str, asyncio.Task[None]], within: float
 ) -> bool:
     """Wait for ``work`` (True when done), at most ``within`` s; raise if a feed ends.
 
     A feed that ends (refused, broker gone) would leave every order waiting for its
     delivery until the time limit: stop at once instead.
     """
-    await asyncio.wait({work, *feeds}, timeout=within, return_when=asyncio.FIRST_COMPLETED)
-    for hsp_id, feed in zip(HSPS, feeds, strict=True):
+    await asyncio.wait({work, *feeds.values()}, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+    for hsp_id, feed in feeds.items():
         if feed.done():
             error = None if feed.cancelled() else feed.exception()
             raise RuntimeError(f"the feed of {hsp_id} ended: {error!r}")
@@ -258,9 +283,29 @@ async def run_worker(
     home: Path, url: str, orders: int, concurrency: int, deadline: float
 ) -> WorkerResult:
     """Drive the broker until ``orders`` are answered or the wall-clock ``deadline``."""
-    result = WorkerResult()
-    exchange = Exchange(home, url, result)
-    feeds = [asyncio.create_task(exchange.follow(h)) for h in HSPS]
+    return await drive(Exchange(home, url, WorkerResult()), orders, concurrency, deadline)
+
+
+#: ``Exchange.one_order`` or a wrapper of it (bench/throughput.py paces its orders).
+OrderStep = Callable[[int, asyncio.Semaphore, int], Coroutine[Any, Any, None]]
+
+
+async def drive(
+    exchange: Exchange,
+    orders: int,
+    concurrency: int,
+    deadline: float,
+    *,
+    before_start: Callable[[], Awaitable[None]] | None = None,
+    order: OrderStep | None = None,
+) -> WorkerResult:
+    """Warm up, then run ``order`` (default ``exchange.one_order``) for ``range(orders)``.
+
+    ``before_start`` runs after the warm-up, right before the clock starts (the start
+    barrier of several client processes).
+    """
+    result = exchange.result
+    feeds = {h: asyncio.create_task(exchange.follow(h)) for h in exchange.platforms}
     waiting: list[asyncio.Future[Any]] = []
     started: float | None = None
     try:
@@ -269,11 +314,14 @@ async def run_worker(
         if not await _unless_a_feed_ends(warm_up, feeds, WARM_UP_TIMEOUT_S):
             raise TimeoutError(f"the feeds were not live within {WARM_UP_TIMEOUT_S:g} s")
         warm_up.result()
+        if before_start is not None:
+            await before_start()
         say(f"worker: feeds live, issuing {orders} orders, {concurrency} in flight")
         gate = asyncio.Semaphore(concurrency)
         progress = max(1, orders // 10)
+        step = order or exchange.one_order
         started = time.monotonic()
-        tasks = [asyncio.create_task(exchange.one_order(i, gate, progress)) for i in range(orders)]
+        tasks = [asyncio.create_task(step(i, gate, progress)) for i in range(orders)]
         every = asyncio.gather(*tasks)
         waiting += [*tasks, every]
         if not await _unless_a_feed_ends(every, feeds, max(0.0, deadline - time.time())):
@@ -284,9 +332,9 @@ async def run_worker(
     finally:
         if started is not None:
             result.wall_s = time.monotonic() - started
-        for future in (*waiting, *feeds):
+        for future in (*waiting, *feeds.values()):
             future.cancel()
-        await asyncio.gather(*waiting, *feeds, return_exceptions=True)
+        await asyncio.gather(*waiting, *feeds.values(), return_exceptions=True)
         await exchange.close()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     result.cpu_s = round(usage.ru_utime + usage.ru_stime, 2)
@@ -400,14 +448,22 @@ def _broker_env() -> dict[str, str]:
 
 
 def _start_broker(
-    home: Path, port: int, env: dict[str, str], profile: str | None, speed: float = 1.0
+    home: Path,
+    port: int,
+    env: dict[str, str],
+    profile: str | None,
+    speed: float = 1.0,
+    *,
+    extra: Sequence[str] = (),
+    log_name: str = "broker.log",
 ) -> subprocess.Popen[bytes]:
+    """``perci-sim serve`` on 127.0.0.1:``port`` (``extra``: more serve options)."""
     command = [sys.executable]
     if profile:
         command += ["-m", "cProfile", "-o", str(Path(profile).resolve())]
     command += ["-m", "perci_sim", "serve", "--home", str(home)]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--speed", f"{speed:g}"]
-    with (home / "broker.log").open("wb") as log:
+    command += ["--host", "127.0.0.1", "--port", str(port), "--speed", f"{speed:g}", *extra]
+    with (home / log_name).open("wb") as log:
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
@@ -421,9 +477,13 @@ def run_client_process(
     env: dict[str, str],
     deadline: float,
     json_only: bool,
+    result_name: str = "worker-result.json",
 ) -> tuple[_Result | None, list[str]]:
-    """Run ``script --worker OPTIONS`` as the client process and read its result file."""
-    result_path = home / "worker-result.json"
+    """Run ``script --worker OPTIONS`` as the client process and read its result file.
+
+    ``result_name`` (in ``home``) tells concurrent client processes' results apart.
+    """
+    result_path = home / result_name
     command = [sys.executable, str(script.resolve()), "--worker"]
     command += ["--home", str(home), "--url", url, "--result", str(result_path)]
     command += [*options, "--deadline", repr(deadline)]
@@ -652,13 +712,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def dispatch(
+    args: argparse.Namespace,
+    worker: Callable[[argparse.Namespace], int],
+    orchestrator: Callable[[argparse.Namespace], int],
+) -> int:
+    """A benchmark script's main: the client process (``--worker``) or the orchestrator."""
     global _quiet
-    args = parse_args(argv)
     _quiet = args.json_only
-    if args.worker:
-        return worker_main(args)
-    return orchestrate(args)
+    return worker(args) if args.worker else orchestrator(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return dispatch(parse_args(argv), worker_main, orchestrate)
 
 
 if __name__ == "__main__":

@@ -428,11 +428,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    exchange._quiet = args.json_only
-    if args.worker:
-        return worker_main(args)
-    return orchestrate(args)
+    return exchange.dispatch(parse_args(argv), worker_main, orchestrate)
 
 
 if __name__ == "__main__":
