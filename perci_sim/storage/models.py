@@ -196,14 +196,16 @@ class Timer(SQLModel, table=True):
     """A deadline or warning row: claimed with a conditional update when due."""
 
     __tablename__ = "timer"
-    # Only the open timers, by due time: a wake-up (and the re-arm at start-up) finds the
-    # earliest in one index step however many cancelled or fired timers the years leave
-    # behind.  The predicate is the queries' own, as each dialect renders it, so that
-    # the planner can prove the index applies (services/fire_timers.py).
+    # Only the open timers, in firing order (due time, then id): a wake-up (and the
+    # re-arm at start-up) finds the earliest in one index step however many cancelled or
+    # fired timers the years leave behind, and reads the due ones without a sort.  The
+    # predicate is the queries' own, as each dialect renders it, so that the planner can
+    # prove the index applies (services/fire_timers.py).
     __table_args__ = (
         Index(
             "ix_timer_open",
             "due_at",
+            "id",
             sqlite_where=text("fired_at IS NULL AND cancelled IS 0"),
             postgresql_where=text("fired_at IS NULL AND cancelled IS false"),
         ),

@@ -29,7 +29,7 @@ def upgrade() -> None:
         batch_op.drop_index("ix_timer_open_due")
         batch_op.create_index(
             "ix_timer_open",
-            ["due_at"],
+            ["due_at", "id"],
             unique=False,
             sqlite_where=sa.text("fired_at IS NULL AND cancelled IS 0"),
             postgresql_where=sa.text("fired_at IS NULL AND cancelled IS false"),
