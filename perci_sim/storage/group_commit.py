@@ -80,6 +80,9 @@ class GroupCommitter:
         #: Writers waiting for the lock (the flusher is not counted).
         self._waiting = 0
         self._flusher: asyncio.Task[None] | None = None
+        #: COMMITs running (a writer returns once its batch is durable, before the
+        #: connection is back in the pool): :meth:`close` waits for them.
+        self._commits: set[asyncio.Task[None]] = set()
         #: Batches committed and writers in them (for tests and benchmarks).
         self.batches = 0
         self.writers = 0
@@ -147,7 +150,12 @@ class GroupCommitter:
             return
         self._batch = None
         commit = asyncio.create_task(self._commit(batch))
-        commit.add_done_callback(lambda _: self._lock.release())
+        self._commits.add(commit)
+        commit.add_done_callback(self._committed)
+
+    def _committed(self, task: asyncio.Task[None]) -> None:
+        self._commits.discard(task)
+        self._lock.release()
 
     async def _flush(self) -> None:
         async with self._lock:
@@ -180,6 +188,8 @@ class GroupCommitter:
             await batch.conn.close()
 
     async def close(self) -> None:
-        """Commit an open batch (writers are waiting on it) before the engine goes."""
+        """Commit an open batch (writers are waiting on it) and return every connection
+        to the pool before the engine goes."""
         if self._flusher is not None:
             await self._flusher
+        await asyncio.gather(*self._commits, return_exceptions=True)
