@@ -56,6 +56,8 @@ from perci_sim.settings import Settings
 from perci_sim.storage.db import Database, open_database
 from perci_sim.storage.models import Event
 from perci_sim.storage.schema import require_head
+from perci_sim.web import PREFIX as DASHBOARD_PREFIX
+from perci_sim.web import dashboard_app
 
 __all__ = ["AppListener", "create_app", "default_clock"]
 
@@ -128,6 +130,7 @@ def create_app(
     app.add_routes(lifecycle_routes())
     app.add_routes(cooperation_routes())
     app.add_routes(facilitator_routes())
+    app.add_subapp(DASHBOARD_PREFIX, dashboard_app())  # the web dashboard (perci_sim/web)
     app.cleanup_ctx.extend(
         [
             _database_ctx(database),
