@@ -132,17 +132,17 @@ def dashboard_page(cat: Catalogue, *, me: ParticipantInfo, csrf: str) -> str:
     parts = [_header(cat, me, csrf), '<main id="main" tabindex="-1">']
     if me.role == "authority":
         parts += [
-            _key_panel(cat),
             _section(cat, "orders", "orders.title", _loading(cat, "orders-table"), "wide"),
-            _section(cat, "clarify", "clarify.title", _loading(cat, "clarify-list")),
             _issue_form(cat),
-            _section(cat, "figures", "figures.title", _loading(cat, "figures-table")),
+            _section(cat, "clarify", "clarify.title", _loading(cat, "clarify-list")),
+            _key_panel(cat),
+            _section(cat, "figures", "figures.title", _loading(cat, "figures-table"), "wide"),
         ]
     elif me.role == "hsp":
         parts += [
-            _key_panel(cat),
             _section(cat, "inbox", "inbox.title", _loading(cat, "inbox-table"), "wide"),
-            _section(cat, "figures", "figures.title", _loading(cat, "figures-table")),
+            _key_panel(cat),
+            _section(cat, "figures", "figures.title", _loading(cat, "figures-table"), "span2"),
             _section(cat, "orders", "orders.all", _loading(cat, "orders-table"), "wide"),
         ]
     else:
