@@ -1,4 +1,4 @@
-"""Harness of the browser tests of the web dashboard: headless Debian ``chromium`` driven by Playwright.
+"""Harness of the dashboard's browser tests: headless Debian ``chromium`` via Playwright.
 
 A real broker (the app of ``perci-sim serve``) runs on an ephemeral 127.0.0.1 port
 from a ``perci-sim init`` setup (authorities, HSPs, the facilitator and their
