@@ -22,6 +22,7 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from perci_sim.api.drill_injects import INJECTS, InjectTimeline
 from perci_sim.api.feed import FeedHub
 from perci_sim.api.handlers import routes
 from perci_sim.api.keys import (
@@ -125,6 +126,7 @@ def create_app(
     app[CLOCK] = clock if clock is not None else default_clock(settings)
     hub = FeedHub()
     app[FEED_HUB] = hub
+    app[INJECTS] = InjectTimeline()  # a drill's inject timeline (facilitator dashboard)
     listener = AppListener(hub)
     app.add_routes(routes())
     app.add_routes(lifecycle_routes())

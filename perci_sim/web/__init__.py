@@ -19,7 +19,6 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from perci_sim.web.auth import CODEC, session_auth
-from perci_sim.web.injects import INJECTS, InjectTimeline
 from perci_sim.web.routes import routes
 
 __all__ = ["PREFIX", "dashboard_app"]
@@ -60,6 +59,5 @@ def dashboard_app() -> web.Application:
     """The dashboard as an aiohttp sub-application (mount it at :data:`PREFIX`)."""
     app = web.Application(middlewares=[security_headers, session_auth])
     app[CODEC] = {}
-    app[INJECTS.key] = InjectTimeline()
     app.add_routes(routes())
     return app

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 from sqlmodel import col, select
 
+from perci_sim.api.drill_injects import INJECTS
 from perci_sim.api.handlers import ORDER_DOCUMENTS, _document_response, _json_body, _jws_body
 from perci_sim.api.keys import BROKER, CLOCK, DATABASE, FEED_HUB, PARTICIPANT
 from perci_sim.services import queries
@@ -31,7 +32,6 @@ from perci_sim.storage.registry import ParticipantInfo, list_participants
 from perci_sim.web import auth
 from perci_sim.web.drafts import make_draft
 from perci_sim.web.figures import compliance_series, hsp_figures
-from perci_sim.web.injects import INJECTS
 from perci_sim.web.pages import dashboard_page, error_page, order_page
 from perci_sim.web.sessions import SESSION_COOKIE
 from perci_sim.web.sse import serve_events
@@ -129,7 +129,7 @@ async def state(request: web.Request) -> web.Response:
         body["inbox"] = [_list_view(v) for v in await queries.inbox(db, me)]
     if me.role == "facilitator":
         body["series"] = compliance_series(orders)
-        body["injects"] = INJECTS.get(request.config_dict).entries()
+        body["injects"] = request.config_dict[INJECTS].entries()
     return web.json_response(body)
 
 

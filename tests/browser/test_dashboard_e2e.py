@@ -129,6 +129,8 @@ async def test_authority_and_platform_work_orders_through_the_pages(
     await authority.screenshot(path=str(IMAGES / "dashboard-authority.png"), full_page=True)
     await platform.screenshot(path=str(IMAGES / "dashboard-platform.png"), full_page=True)
 
+    inject = {"offset_s": 300, "kind": "wave", "text": "DE issues 3 emergency orders to hsp-alpha"}
+    await dashboard.api("POST", "/v1/drill/injects", party="facilitator", json=inject)
     await dashboard.api("POST", "/v1/clock/advance", party="facilitator", json={"by_seconds": 3700})
 
     for order_id in (second, third):
@@ -143,6 +145,9 @@ async def test_authority_and_platform_work_orders_through_the_pages(
     await expect(facilitator.locator("#chart-box figcaption")).to_contain_text("33.3%")
     total = facilitator.locator("#figures-table tr", has_text="All")
     await expect(total).to_contain_text("33.3%")
+    await expect(facilitator.locator("#timeline-list")).to_contain_text(
+        "T+00:05 wave DE issues 3 emergency orders"
+    )
     await facilitator.screenshot(path=str(IMAGES / "dashboard-facilitator.png"), full_page=True)
 
     # 5. The order's history: each event's signer and the broker's receipt.

@@ -210,6 +210,11 @@ function renderClarifications(waiting) {
   }
 }
 
+function hhmm(seconds) {
+  const minutes = Math.floor(seconds / 60);
+  return `${String(Math.floor(minutes / 60)).padStart(2, "0")}:${String(minutes % 60).padStart(2, "0")}`;
+}
+
 function renderFacilitator() {
   const drill = document.getElementById("drill-clock");
   if (!drill.firstChild) drill.innerHTML = `<time id="drill-now" class="utc"></time> <span id="drill-speed"></span>`;
@@ -228,7 +233,7 @@ function renderFacilitator() {
   });
   put("alerts-list", alerts.join("") || `<li class="none">${esc(t("alerts.empty"))}</li>`);
   const injects = state.injects.map(
-    (i) => `<li>${timeHtml(i.at, { short: true })} <span class="offset">${esc(i.offset)}</span> <strong>${esc(i.kind)}</strong> ${esc(i.description)}</li>`,
+    (i) => `<li>${timeHtml(i.at, { short: true })} <span class="offset">T+${esc(hhmm(i.offset_s))}</span> <strong>${esc(i.kind)}</strong> ${esc(i.text)}</li>`,
   );
   put("timeline-list", injects.join("") || `<li class="none">${esc(t("timeline.empty"))}</li>`);
 }
@@ -284,6 +289,13 @@ async function onKeyFile(event) {
     const loaded = await loadSigningKey(await file.text());
     if (loaded.participantId !== state.me.id) {
       status.textContent = t("key.wrong_participant", { owner: loaded.participantId });
+      status.className = "error";
+      return;
+    }
+    const me = await api("/ui/api/me");
+    const registered = me.keys.find((k) => k.kid === loaded.kid && k.status === "active");
+    if (!registered) {
+      status.textContent = t("key.not_registered", { kid: loaded.kid });
       status.className = "error";
       return;
     }
