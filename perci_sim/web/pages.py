@@ -77,7 +77,7 @@ def _header(cat: Catalogue, me: ParticipantInfo, csrf: str) -> str:
 <a class="brand" href="/ui/">{_e(cat.t("app.brand"))}</a>
 <span class="who">{_e(who)}</span>
 <span class="clock"><span class="label">{_e(cat.t("clock.label"))}</span>
- <time id="broker-now" class="utc"></time> <span id="clock-speed"></span></span>
+ <time id="broker-now" class="broker-now"></time> <span id="clock-speed"></span></span>
 <span id="live-status" class="live" role="status">{_e(cat.t("app.live.connecting"))}</span>
 <form method="post" action="/ui/logout" class="logout">
 <input type="hidden" name="csrf_token" value="{_e(csrf)}">

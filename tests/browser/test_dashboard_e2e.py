@@ -88,6 +88,10 @@ async def test_authority_and_platform_work_orders_through_the_pages(
     first = await issue(authority, "hsp-alpha", "https://alpha.example/v/1")
     inbox_row = platform.locator(f"#inbox-table tr[data-order='{first}']")
     await expect(inbox_row).to_be_visible()
+    # Times in the viewer's zone (Dublin here), the UTC instant on hover.
+    received = inbox_row.locator("time").first
+    assert (await received.get_attribute("title") or "").endswith("Z UTC")
+    assert (await received.get_attribute("datetime") or "").endswith("+00:00")
     left = await countdown_seconds(platform, "inbox-table", first)
     assert 50 * 60 < left <= 3600
     await platform.wait_for_timeout(2000)  # 2 s of wall time = 60 s of broker time at 30x

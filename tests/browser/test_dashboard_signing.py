@@ -96,5 +96,6 @@ async def test_a_key_of_another_participant_is_refused_in_the_page(
     await page.fill("#participant_id", "hsp-alpha")
     await page.fill("#token", dashboard.token("hsp-alpha"))
     await page.click("#login-form button")
+    await expect(page.locator("#key-status")).to_be_visible()
     await page.set_input_files("#key-file", str(dashboard.credentials("de-bka")))
     await expect(page.locator("#key-status")).to_contain_text("belongs to de-bka")

@@ -9,7 +9,6 @@ import {
   flash,
   formatLocal,
   Refused,
-  setTime,
   stateBadge,
   t,
   tick,
@@ -21,6 +20,9 @@ const page = document.body.dataset.page;
 let state = null;
 let signer = null;
 const knownAlerts = new Set();
+let markReady;
+/** Resolved once the first state is drawn (a key file picked earlier waits for it). */
+const ready = new Promise((resolve) => (markReady = resolve));
 
 if (page === "dashboard" || page === "order") start();
 
@@ -29,6 +31,7 @@ async function start() {
   document.getElementById("key-file")?.addEventListener("change", onKeyFile);
   document.getElementById("issue-form")?.addEventListener("submit", onIssue);
   await refresh();
+  markReady();
   connect(page === "order" ? 0 : state.last_seq);
   setInterval(tick, 500);
 }
@@ -217,7 +220,7 @@ function hhmm(seconds) {
 
 function renderFacilitator() {
   const drill = document.getElementById("drill-clock");
-  if (!drill.firstChild) drill.innerHTML = `<time id="drill-now" class="utc"></time> <span id="drill-speed"></span>`;
+  if (!drill.firstChild) drill.innerHTML = `<time id="drill-now" class="broker-now"></time> <span id="drill-speed"></span>`;
   document.getElementById("drill-speed").textContent = t("drill.speed", { speed: state.clock.speed });
   put("chart-box", complianceChart(state.series));
   put("figures-table", figuresTable(state.figures));
@@ -237,12 +240,6 @@ function renderFacilitator() {
   );
   put("timeline-list", injects.join("") || `<li class="none">${esc(t("timeline.empty"))}</li>`);
 }
-
-const drillTick = () => {
-  const at = document.getElementById("drill-now");
-  if (at) setTime(at, clock.now());
-};
-setInterval(drillTick, 500);
 
 function renderOrder(data) {
   const order = data.order;
@@ -285,6 +282,7 @@ async function onKeyFile(event) {
   const file = event.target.files[0];
   signer = null;
   if (!file) return;
+  await ready;
   try {
     const loaded = await loadSigningKey(await file.text());
     if (loaded.participantId !== state.me.id) {

@@ -128,6 +128,5 @@ export function tick() {
     cell.classList.toggle("soon", !overdue && left < 15 * 60 * 1000);
     cell.closest("tr")?.classList.toggle("breached", overdue);
   }
-  const head = document.getElementById("broker-now");
-  if (head) setTime(head, now);
+  for (const element of document.querySelectorAll("time.broker-now")) setTime(element, now);
 }
