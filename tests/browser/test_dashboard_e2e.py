@@ -130,7 +130,6 @@ async def test_authority_and_platform_work_orders_through_the_pages(
     facilitator = await sign_in(facilitator_context, dashboard, "facilitator")
     await expect(facilitator.locator("#orders-table tr[data-order]")).to_have_count(3)
     await expect(facilitator.locator("#alerts-list")).to_contain_text("No deadline breached")
-    await authority.screenshot(path=str(IMAGES / "dashboard-authority.png"), full_page=True)
     await platform.screenshot(path=str(IMAGES / "dashboard-platform.png"), full_page=True)
 
     inject = {"offset_s": 300, "kind": "wave", "text": "DE issues 3 emergency orders to hsp-alpha"}
@@ -143,6 +142,7 @@ async def test_authority_and_platform_work_orders_through_the_pages(
         await expect(breached).to_have_class(re.compile(r"\bbreached\b"))
         await expect(breached.locator(".countdown")).to_contain_text("overdue by")
     await expect(authority.locator("#flash")).to_contain_text("missed the one-hour deadline")
+    await authority.screenshot(path=str(IMAGES / "dashboard-authority.png"), full_page=True)
     alerts = facilitator.locator("#alerts-list li")
     await expect(alerts).to_have_count(2)
     await expect(facilitator.locator("#compliance-chart")).to_be_visible()
