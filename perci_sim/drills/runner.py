@@ -347,7 +347,8 @@ def run_drill(
         if broker is not None:
             asyncio.run(broker.wait_healthy())
         console.print(
-            f"drill {scenario.name}: broker {url}, clock {scenario.speed:g}x, seed {scenario.seed}",
+            f"drill {scenario.name}: broker {url} (dashboard {url}/ui/), "
+            f"clock {scenario.speed:g}x, seed {scenario.seed}",
             highlight=False,
         )
         started = time.monotonic()
