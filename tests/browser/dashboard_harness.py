@@ -111,9 +111,12 @@ class Dashboard:
 
 
 @pytest.fixture
-async def dashboard(tmp_path: Path) -> AsyncIterator[Dashboard]:
-    """A started broker at 30x (one hour of the Regulation in two minutes)."""
-    clock = ScaledClock(start=START, speed=30.0)
+async def dashboard(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Dashboard]:
+    """A started broker at 30x (one hour of the Regulation in two minutes).
+
+    ``@pytest.mark.parametrize("dashboard", [speed], indirect=True)`` picks another speed.
+    """
+    clock = ScaledClock(start=START, speed=float(getattr(request, "param", 30.0)))
     home = tmp_path / "setup"
     await init_home(home, broker_url="http://127.0.0.1", clock=clock)
 
