@@ -110,6 +110,16 @@ class FacilitatorClient(BrokerClient):
         self._clock = BrokerClock(now=parse_time(body["now"]), speed=float(body["speed"]))
         return body
 
+    async def report_inject(self, offset_s: float, kind: str, text: str) -> dict[str, Any]:
+        """Tell the broker which drill inject was just played (the dashboard's timeline).
+
+        Raises:
+            ProblemError: ``forbidden`` (403, not a facilitator) or ``schema_violation``.
+        """
+        payload = {"offset_s": offset_s, "kind": kind[:40], "text": text[:500]}
+        body = await self._request("POST", "/v1/drill/injects", payload=payload)
+        return cast(dict[str, Any], body["inject"])
+
     async def all_orders(self, state: str | None = None) -> list[OrderView]:
         """Every order of the exchange (optionally in one ``state``), newest first."""
         found: list[OrderView] = []

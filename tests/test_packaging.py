@@ -75,3 +75,18 @@ class TestInstalledWheel:
         result = _run(installed, perci, "db", "current", "--home", str(home))
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip().endswith("(head)"), result.stdout
+
+    def test_dashboard_assets_ship_in_the_wheel(self, installed: Path) -> None:
+        """The web dashboard serves its scripts, style and messages from the wheel (no CDN)."""
+        code = (
+            "import importlib.resources as r;"
+            "web = r.files('perci_sim.web');"
+            "names = ['app.js', 'common.js', 'sign.js', 'chart.js', 'style.css'];"
+            "missing = [n for n in names if not web.joinpath('static', n).is_file()];"
+            "assert not missing, missing;"
+            "from perci_sim.web.i18n import catalogue;"
+            "print(catalogue('en').t('login.title'))"
+        )
+        result = _run(installed, str(installed / "bin" / "python"), "-c", code)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "Sign in"

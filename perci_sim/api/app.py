@@ -23,6 +23,7 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from perci_sim.api.drill_injects import INJECTS, InjectTimeline
 from perci_sim.api.feed import FeedHub
 from perci_sim.api.handlers import routes
 from perci_sim.api.keys import (
@@ -57,6 +58,8 @@ from perci_sim.settings import Settings
 from perci_sim.storage.db import Database, open_database
 from perci_sim.storage.models import Event
 from perci_sim.storage.schema import require_head
+from perci_sim.web import PREFIX as DASHBOARD_PREFIX
+from perci_sim.web import dashboard_app
 
 __all__ = ["AppListener", "create_app", "default_clock"]
 
@@ -125,11 +128,13 @@ def create_app(
     app[CLOCK] = clock if clock is not None else default_clock(settings)
     hub = FeedHub()
     app[FEED_HUB] = hub
+    app[INJECTS] = InjectTimeline()  # a drill's inject timeline (facilitator dashboard)
     listener = AppListener(hub)
     app.add_routes(routes())
     app.add_routes(lifecycle_routes())
     app.add_routes(cooperation_routes())
     app.add_routes(facilitator_routes())
+    app.add_subapp(DASHBOARD_PREFIX, dashboard_app())  # the web dashboard (perci_sim/web)
     app.cleanup_ctx.extend(
         [
             _database_ctx(database),

@@ -20,12 +20,14 @@ from perci_sim.api.problems import (
 from perci_sim.domain.errors import PerciError
 from perci_sim.storage.registry import participant_by_token, registry_scope
 
-__all__ = ["BATCH_PATHS", "PUBLIC_PATHS", "middlewares"]
+__all__ = ["BATCH_PATHS", "DASHBOARD_PREFIX", "PUBLIC_PATHS", "middlewares"]
 
 log = structlog.get_logger(__name__)
 
 #: Routes that need no bearer token (docs/API.md "Conventions").
 PUBLIC_PATHS = frozenset({"/v1/health", "/v1/clock", "/v1/broker/jwks"})
+#: The web dashboard (perci_sim/web) authenticates its own requests: session cookie + CSRF.
+DASHBOARD_PREFIX = "/ui/"
 #: Routes whose body may reach ``max_batch_body_bytes`` (a Referral Action Day's batches).
 BATCH_PATHS = frozenset({"/v1/referrals/batch", "/v1/referral-outcomes/batch"})
 _MAX_REQUEST_ID = 128
@@ -114,6 +116,8 @@ async def body_limit(request: web.Request, handler: Handler) -> web.StreamRespon
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bearer-token authentication for every route but the public ones."""
     if request.path in PUBLIC_PATHS or request.match_info.http_exception is not None:
+        return await handler(request)
+    if request.path.startswith(DASHBOARD_PREFIX):
         return await handler(request)
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

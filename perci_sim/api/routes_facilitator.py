@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from perci_sim.api.drill_injects import post_inject
 from perci_sim.api.handlers import _broker, _json_body, _me
 from perci_sim.crypto.errors import SchemaViolationError
 from perci_sim.services.drill_clock import MAX_SKIP, advance_clock, check_can_advance
@@ -65,4 +66,7 @@ async def post_clock_advance(request: web.Request) -> web.Response:
 
 def routes() -> list[web.RouteDef]:
     """The facilitator's routes."""
-    return [web.post("/v1/clock/advance", post_clock_advance)]
+    return [
+        web.post("/v1/clock/advance", post_clock_advance),
+        web.post("/v1/drill/injects", post_inject),
+    ]

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from perci_schemas import jws
 from perci_schemas.keys import KeyPair, PublicKey, generate, load_private
@@ -55,6 +57,17 @@ class BrokerSigner:
     def sign_event(self, payload: dict[str, Any]) -> str:
         """Return a ``perci.event+jws`` over ``payload`` (an EventView)."""
         return jws.sign(payload, key=self._key, kid=self.kid, message_type="event")
+
+    def derive_secret(self, purpose: str) -> bytes:
+        """A 32-byte secret for ``purpose`` derived from the broker key (HKDF-SHA256).
+
+        The web dashboard signs its session cookies with it: replicas sharing the broker
+        key (``PERCI_BROKER_KEY_FILE``) accept each other's sessions, and a restart keeps
+        them, with no second secret to manage.  Distinct purposes give unrelated secrets.
+        """
+        private = str(self._key.jwk.as_dict(private=True)["d"]).encode("ascii")
+        hkdf = HKDF(algorithm=SHA256(), length=32, salt=None, info=purpose.encode("utf-8"))
+        return hkdf.derive(private)
 
     def jwks(self) -> dict[str, Any]:
         """Return the JWK Set of the broker's public keys."""

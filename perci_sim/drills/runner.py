@@ -251,6 +251,20 @@ class Drill:
             self.next_inject_at = None
             self._play(inject)
             ctx.note(inject.at_s, inject.kind, inject.describe(), line=inject.line)
+            self._report(inject)
+
+    def _report(self, inject: Inject) -> None:
+        """Show the inject on the facilitator's dashboard (best effort, never blocking)."""
+        report = getattr(self.facilitator, "report_inject", None)
+        if report is None:
+            return
+
+        async def send() -> None:
+            # A broker without the route (joined with --broker) refuses it: the drill goes on.
+            with contextlib.suppress(ClientError):
+                await report(inject.at_s, inject.kind, inject.describe())
+
+        self.ctx.spawn(send())
 
     def _play(self, inject: Inject) -> None:
         ctx, authorities = self.ctx, self.authority_sim
@@ -333,7 +347,8 @@ def run_drill(
         if broker is not None:
             asyncio.run(broker.wait_healthy())
         console.print(
-            f"drill {scenario.name}: broker {url}, clock {scenario.speed:g}x, seed {scenario.seed}",
+            f"drill {scenario.name}: broker {url} (dashboard {url}/ui/), "
+            f"clock {scenario.speed:g}x, seed {scenario.seed}",
             highlight=False,
         )
         started = time.monotonic()

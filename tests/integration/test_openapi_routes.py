@@ -38,6 +38,8 @@ def _app_routes(tmp_path: Path) -> set[tuple[str, str]]:
         path = info.get("path") or info.get("formatter")
         if route.method in ("HEAD", "OPTIONS") or path is None:
             continue
+        if str(path).startswith("/ui/"):
+            continue  # the web dashboard: HTML pages for browsers, docs/DASHBOARD.md
         # aiohttp writes {order_id:regex}; OpenAPI writes {order_id}.
         routes.add((route.method, re.sub(r"\{(\w+):[^}]*\}", r"{\1}", str(path))))
     return routes

@@ -713,14 +713,16 @@ class TestOpenAPI:
     def test_document_routes_take_a_jws(self) -> None:
         """Every POST takes {jws} and answers 201 with a receipt, 200 on replay.
 
-        The exceptions: a drill facilitator's clock skip (no document, no receipt), and the
-        batch routes (test_batch_routes_take_documents).
+        The exceptions: a drill facilitator's clock skip and inject report (no document, no
+        receipt), and the batch routes (test_batch_routes_take_documents).
         """
         document = openapi()
         posts = {
             path: item["post"]
             for path, item in document["paths"].items()
-            if "post" in item and path != "/v1/clock/advance" and not path.endswith("/batch")
+            if "post" in item
+            and path not in ("/v1/clock/advance", "/v1/drill/injects")
+            and not path.endswith("/batch")
         }
         assert len(posts) >= 8
         body = resolve_pointer(document, "/components/requestBodies/SignedDocument")

@@ -1,0 +1,176 @@
+"""End to end in headless chromium: an authority and a platform work orders through the pages.
+
+The authority issues orders from its page and answers an Annex III request; the
+platform acknowledges, sends Annex II and Annex III from its inbox; every document
+is signed in the browser with the key from the party's credentials file and
+accepted by the broker.  Countdowns run at the broker's scaled speed, and a missed
+deadline (the facilitator skips the drill clock) shows up live on the authority's
+and the facilitator's pages.  Screenshots of each view go to docs/images/.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import pytest
+from dashboard_harness import IMAGES, Dashboard, browser, dashboard, needs_browser
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, BrowserContext, Page
+
+expect = pytest.importorskip("playwright.async_api").expect
+pytestmark = needs_browser
+__all__ = ["browser", "dashboard"]  # fixtures used by the tests below
+
+TIMEOUT_MS = 15_000
+
+
+async def sign_in(context: BrowserContext, dash: Dashboard, participant_id: str) -> Page:
+    """Open the dashboard, sign in with id + token, wait for the live feed."""
+    page = await context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    await page.goto(dash.url + "/ui/")
+    await expect(page).to_have_url(re.compile(r"/ui/login$"))
+    await page.fill("#participant_id", participant_id)
+    await page.fill("#token", dash.token(participant_id))
+    await page.press("#token", "Enter")  # keyboard only
+    await expect(page.locator("#live-status")).to_have_class(re.compile(r"\bon\b"))
+    return page
+
+
+async def load_key(page: Page, dash: Dashboard, participant_id: str) -> None:
+    await page.set_input_files("#key-file", str(dash.credentials(participant_id)))
+    await expect(page.locator("#key-status")).to_contain_text(f"{participant_id}#")
+
+
+async def issue(page: Page, hsp: str, url: str) -> str:
+    """Issue an emergency order from the authority's form; return its order id."""
+    before = await page.locator("#orders-table tr[data-order]").count()
+    await page.select_option("#issue-hsp", hsp)
+    await page.fill("#issue-urls", url)
+    await page.check("input[name=reasons][value=a]")
+    await page.fill("#issue-details", "Calls for attacks on a named group")
+    await page.fill("#issue-emergency", "An attack is being livestreamed")
+    await page.click("#issue-form button[type=submit]")
+    await expect(page.locator("#flash")).to_contain_text("Removal order accepted")
+    await expect(page.locator("#orders-table tr[data-order]")).to_have_count(before + 1)
+    # Newest first.
+    order_id = await page.locator("#orders-table tr[data-order]").first.get_attribute("data-order")
+    assert order_id
+    return order_id
+
+
+async def countdown_seconds(page: Page, table: str, order_id: str) -> int:
+    text = await page.locator(f"#{table} tr[data-order='{order_id}'] .countdown").inner_text()
+    parts = [int(p) for p in re.findall(r"\d+", text)]
+    seconds = 0
+    for part in parts:
+        seconds = seconds * 60 + part
+    return seconds
+
+
+async def test_authority_and_platform_work_orders_through_the_pages(
+    browser: Browser, dashboard: Dashboard
+) -> None:
+    """Issue, acknowledge, Annex II, Annex III + clarification, countdown, breach: all live."""
+    desktop = {"width": 1280, "height": 900}
+    contexts = {
+        name: await browser.new_context(viewport=desktop, timezone_id=tz, locale="en-GB")
+        for name, tz in (("de-bka", "Europe/Berlin"), ("hsp-alpha", "Europe/Dublin"))
+    }
+    authority = await sign_in(contexts["de-bka"], dashboard, "de-bka")
+    platform = await sign_in(contexts["hsp-alpha"], dashboard, "hsp-alpha")
+    await load_key(authority, dashboard, "de-bka")
+    await load_key(platform, dashboard, "hsp-alpha")
+
+    # 1. An order issued from the page reaches the open inbox live, with a running countdown.
+    first = await issue(authority, "hsp-alpha", "https://alpha.example/v/1")
+    inbox_row = platform.locator(f"#inbox-table tr[data-order='{first}']")
+    await expect(inbox_row).to_be_visible()
+    # Times in the viewer's zone (Dublin here), the UTC instant on hover.
+    received = inbox_row.locator("time").first
+    assert (await received.get_attribute("title") or "").endswith("Z UTC")
+    assert (await received.get_attribute("datetime") or "").endswith("+00:00")
+    left = await countdown_seconds(platform, "inbox-table", first)
+    assert 50 * 60 < left <= 3600
+    await platform.wait_for_timeout(2000)  # 2 s of wall time = 60 s of broker time at 30x
+    later = await countdown_seconds(platform, "inbox-table", first)
+    assert left - later >= 40, (left, later)  # the countdown runs at the broker's speed
+
+    # 2. Acknowledge, then Annex II, from the inbox (keyboard: focus + Enter).
+    await inbox_row.locator("button[data-action=ack]").focus()
+    await platform.keyboard.press("Enter")
+    await expect(inbox_row.locator(".state")).to_have_text("acknowledged")
+    await inbox_row.locator("button[data-action=removed]").click()
+    await expect(inbox_row).to_have_count(0)
+    await expect(authority.locator(f"#orders-table tr[data-order='{first}'] .state")).to_have_text(
+        "executed"
+    )
+
+    # 3. Annex III (insufficient information) -> the authority clarifies from its page.
+    second = await issue(authority, "hsp-alpha", "https://alpha.example/v/2")
+    second_row = platform.locator(f"#inbox-table tr[data-order='{second}']")
+    await second_row.locator("button[data-action=annex3]").click()
+    await platform.select_option("#annex3-reason", "insufficient_information")
+    await platform.fill("#annex3-further", "Several videos match")
+    await platform.fill("#annex3-clar", "Give the exact video URL")
+    await platform.click("#annex3-send")
+    await expect(second_row.locator(".state")).to_have_text("clarification requested")
+    request = authority.locator(f"#clarify-list form[data-order='{second}']")
+    await expect(request).to_contain_text("Give the exact video URL")
+    await request.locator("textarea").fill("It is https://alpha.example/v/2?t=10")
+    await request.locator("button[type=submit]").click()
+    await expect(request).to_have_count(0)
+    await expect(second_row.locator(".state")).to_have_text("delivered")  # a fresh hour
+
+    # 4. A third order left unanswered; the facilitator watches; the clock is skipped.
+    third = await issue(authority, "hsp-alpha", "https://alpha.example/v/3")
+    facilitator_context = await browser.new_context(viewport=desktop, timezone_id="UTC")
+    facilitator = await sign_in(facilitator_context, dashboard, "facilitator")
+    await expect(facilitator.locator("#orders-table tr[data-order]")).to_have_count(3)
+    await expect(facilitator.locator("#alerts-list")).to_contain_text("No deadline breached")
+    await platform.screenshot(path=str(IMAGES / "dashboard-platform.png"), full_page=True)
+
+    inject = {"offset_s": 300, "kind": "wave", "text": "DE issues 3 emergency orders to hsp-alpha"}
+    await dashboard.api("POST", "/v1/drill/injects", party="facilitator", json=inject)
+    await dashboard.api("POST", "/v1/clock/advance", party="facilitator", json={"by_seconds": 3700})
+
+    for order_id in (second, third):
+        breached = authority.locator(f"#orders-table tr[data-order='{order_id}']")
+        await expect(breached.locator(".state")).to_have_text("overdue")
+        await expect(breached).to_have_class(re.compile(r"\bbreached\b"))
+        await expect(breached.locator(".countdown")).to_contain_text("overdue by")
+    await expect(authority.locator("#flash")).to_contain_text("missed the one-hour deadline")
+    await authority.screenshot(path=str(IMAGES / "dashboard-authority.png"), full_page=True)
+    alerts = facilitator.locator("#alerts-list li")
+    await expect(alerts).to_have_count(2)
+    await expect(facilitator.locator("#compliance-chart")).to_be_visible()
+    await expect(facilitator.locator("#chart-box figcaption")).to_contain_text("33.3%")
+    total = facilitator.locator("#figures-table tr", has_text="All")
+    await expect(total).to_contain_text("33.3%")
+    await expect(facilitator.locator("#timeline-list")).to_contain_text(
+        "T+00:05 wave DE issues 3 emergency orders"
+    )
+    await facilitator.screenshot(path=str(IMAGES / "dashboard-facilitator.png"), full_page=True)
+
+    # 5. The order's history: each event's signer and the broker's receipt.
+    await authority.goto(f"{dashboard.url}/ui/orders/{first}")
+    history = authority.locator("#history-table")
+    await expect(history).to_contain_text("feedback_received")
+    await expect(history).to_contain_text("hsp-alpha#1")
+    await expect(history).to_contain_text("de-bka#1")
+    await expect(history.locator("details summary", has_text="broker#").first).to_be_visible()
+    await authority.screenshot(path=str(IMAGES / "dashboard-order-history.png"), full_page=True)
+
+    # 6. Tablet width: the platform's view still fits (no horizontal page scroll).
+    await platform.set_viewport_size({"width": 820, "height": 1180})
+    await platform.reload()
+    await expect(platform.locator("#live-status")).to_have_class(re.compile(r"\bon\b"))
+    overflow = await platform.evaluate(
+        "document.documentElement.scrollWidth > document.documentElement.clientWidth"
+    )
+    assert overflow is False
+    await platform.screenshot(path=str(IMAGES / "dashboard-platform-tablet.png"), full_page=True)
+    for context in (*contexts.values(), facilitator_context):
+        await context.close()

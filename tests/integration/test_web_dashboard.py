@@ -1,0 +1,286 @@
+"""The dashboard's server side over HTTP: sessions, CSRF, visibility, browser-signed documents,
+the event stream's resume point, hostile input (no browser needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from conftest import Broker, BrokerFactory, ParticipantSpec, register_demo
+
+from perci_schemas import jws
+
+Client = TestClient[web.Request, web.Application]
+ClientFactory = Callable[..., Awaitable[Client]]
+
+FACILITATOR = ParticipantSpec(
+    id="facilitator", role="facilitator", name="Drill facilitator", member_state="NL",
+    languages=("en",),
+)  # fmt: skip
+
+
+async def sign_in(aiohttp_client: ClientFactory, b: Broker, party: str) -> tuple[Client, str]:
+    """A client with a session for ``party``, and the page's CSRF token."""
+    assert b.server is not None
+    client = await aiohttp_client(b.server)
+    form = await client.get("/ui/login")
+    login_csrf = re.search(r'name="csrf_token" value="([^"]+)"', await form.text())
+    assert login_csrf is not None
+    reply = await client.post(
+        "/ui/login",
+        data={"participant_id": party, "token": b.parties[party].token,
+              "csrf_token": login_csrf.group(1)},
+        allow_redirects=False,
+    )  # fmt: skip
+    assert reply.status == 303, await reply.text()
+    page = await client.get("/ui/")
+    assert page.status == 200
+    csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', await page.text())
+    assert csrf is not None
+    return client, csrf.group(1)
+
+
+async def json_of(reply: Any) -> Any:
+    return json.loads(await reply.text())
+
+
+class TestSessions:
+    async def test_sign_in_sets_a_hardened_session_cookie(
+        self, broker: BrokerFactory, aiohttp_client: ClientFactory
+    ) -> None:
+        """HttpOnly, SameSite=Strict, scoped to /ui; the page carries CSP and a CSRF token."""
+        b = await broker()
+        client = await aiohttp_client(b.server)
+        form = await client.get("/ui/login")
+        assert "SameSite=Strict" in form.headers["Set-Cookie"]
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', await form.text())
+        assert csrf is not None
+        reply = await client.post(
+            "/ui/login",
+            data={"participant_id": "de-bka", "token": b.parties["de-bka"].token,
+                  "csrf_token": csrf.group(1)},
+            allow_redirects=False,
+        )  # fmt: skip
+        assert reply.status == 303
+        assert reply.headers["Location"] == "/ui/"
+        cookie = next(c for c in reply.headers.getall("Set-Cookie") if "perci_session=" in c)
+        assert "HttpOnly" in cookie
+        assert "SameSite=Strict" in cookie
+        assert "Path=/ui" in cookie
+        page = await client.get("/ui/")
+        assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+        assert 'data-role="authority"' in await page.text()
+
+    @pytest.mark.parametrize(
+        ("participant_id", "token_of", "with_csrf", "status"),
+        [
+            ("de-bka", "es-cgi", True, 401),  # someone else's token
+            ("de-bka", "de-bka", False, 403),  # no double-submit token
+            ("de-court", "de-court", True, 403),  # a role without a dashboard view
+        ],
+    )
+    async def test_sign_in_is_refused(
+        self,
+        broker: BrokerFactory,
+        aiohttp_client: ClientFactory,
+        participant_id: str,
+        token_of: str,
+        with_csrf: bool,
+        status: int,
+    ) -> None:
+        """Wrong credentials, a forged form or an unsupported role get no session."""
+        b = await broker()
+        client = await aiohttp_client(b.server)
+        form = await client.get("/ui/login")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', await form.text())
+        assert csrf is not None
+        data = {"participant_id": participant_id, "token": b.parties[token_of].token}
+        if with_csrf:
+            data["csrf_token"] = csrf.group(1)
+        reply = await client.post("/ui/login", data=data, allow_redirects=False)
+        assert reply.status == status
+        assert not any("perci_session=" in c for c in reply.headers.getall("Set-Cookie", []))
+        assert (await client.get("/ui/api/state")).status == 401
+
+    async def test_without_a_session_pages_redirect_and_data_is_refused(
+        self, broker: BrokerFactory, aiohttp_client: ClientFactory
+    ) -> None:
+        """A page sends the browser to sign in; JSON and the stream answer problem+json 401."""
+        b = await broker()
+        client = await aiohttp_client(b.server)
+        page = await client.get("/ui/", allow_redirects=False)
+        assert page.status == 303
+        assert page.headers["Location"] == "/ui/login"
+        for path in ("/ui/api/state", "/ui/events"):
+            reply = await client.get(path)
+            assert reply.status == 401
+            assert reply.content_type == "application/problem+json"
+        forged = await client.get("/ui/api/state", headers={"Cookie": "perci_session=x.y"})
+        assert forged.status == 401
+
+    async def test_logout_needs_csrf_and_ends_the_session(
+        self, broker: BrokerFactory, aiohttp_client: ClientFactory
+    ) -> None:
+        """A cross-site logout is refused; a real one makes the old cookie worthless."""
+        b = await broker()
+        client, csrf = await sign_in(aiohttp_client, b, "hsp-alpha")
+        cookie = client.session.cookie_jar.filter_cookies(client.make_url("/ui/"))
+        value = cookie["perci_session"].value
+        refused = await client.post("/ui/logout", allow_redirects=False)
+        assert refused.status == 403
+        assert (await json_of(refused))["code"] == "csrf_failed"
+        done = await client.post("/ui/logout", data={"csrf_token": csrf}, allow_redirects=False)
+        assert done.status == 303
+        again = await client.get("/ui/api/state", headers={"Cookie": f"perci_session={value}"})
+        assert again.status == 401
+
+
+class TestVisibility:
+    async def test_each_party_sees_its_own_orders_and_the_facilitator_all(
+        self, broker: BrokerFactory, aiohttp_client: ClientFactory
+    ) -> None:
+        """TCO: a party sees only its orders; the drill facilitator sees the exchange."""
+        b = await broker()
+        b.parties.update(await register_demo(b.db, now=b.clock.now(), specs=(FACILITATOR,)))
+        mine = await b.issue("de-bka", "hsp-alpha")
+        theirs = await b.issue("es-cgi", "hsp-beta")
+        await b.advance(minutes=61)  # both miss the deadline
+
+        seen: dict[str, Any] = {}
+        for party in ("de-bka", "hsp-beta", "facilitator"):
+            client, _ = await sign_in(aiohttp_client, b, party)
+            seen[party] = await json_of(await client.get("/ui/api/state"))
+        assert [o["order_id"] for o in seen["de-bka"]["orders"]] == [mine["order_id"]]
+        assert [o["order_id"] for o in seen["hsp-beta"]["inbox"]] == [theirs["order_id"]]
+        assert {o["order_id"] for o in seen["facilitator"]["orders"]} == {
+            mine["order_id"],
+            theirs["order_id"],
+        }
+        assert [p["pct"] for p in seen["facilitator"]["series"]] == [0.0, 0.0]
+        assert seen["facilitator"]["figures"][-1]["overdue"] == 2
+        assert all("document" not in o for o in seen["facilitator"]["orders"])
+
+        client, _ = await sign_in(aiohttp_client, b, "de-bka")
+        other = await client.get(f"/ui/api/orders/{theirs['order_id']}")
+        assert other.status == 404
+        page = await client.get(f"/ui/orders/{theirs['order_id']}")
+        assert page.status == 404
+        assert page.content_type == "text/html"
+
+
+class TestBrowserSignedDocuments:
+    async def test_a_drafted_order_signed_by_the_party_is_recorded_as_sent(
+        self, broker: BrokerFactory, aiohttp_client: ClientFactory
+    ) -> None:
+        """Draft -> sign with the party's own key -> post with the session: the broker
+        records exactly that JWS, with its receipt, as POST /v1/orders would."""
+        b = await broker()
+        client, csrf = await sign_in(aiohttp_client, b, "de-bka")
+        headers = {"X-CSRF-Token": csrf}
+        body = {"hsp_id": "hsp-alpha", "urls": "https://alpha.example/v/1\n",
+                "reasons": ["a", "e"], "details": "Threats against a synagogue",
+                "emergency_justification": "An attack is announced for tonight"}  # fmt: skip
+        unsigned = await client.post("/ui/api/drafts/removal_order", json=body)
+        assert unsigned.status == 403  # no CSRF token
+        reply = await client.post("/ui/api/drafts/removal_order", json=body, headers=headers)
+        draft = await json_of(reply)
+        assert reply.status == 200, draft
+        document = draft["document"]
+        assert document["sender"] == "de-bka"
+        assert document["section_b"]["content"] == [{"url": "https://alpha.example/v/1"}]
+        token = b.parties["de-bka"].sign(document)
+        sent = await client.post(draft["submit_path"], json={"jws": token}, headers=headers)
+        answer = await json_of(sent)
+        assert sent.status == 201, answer
+        receipt = await b.verify_broker_jws(answer["receipt"], "receipt")
+        assert receipt["document_sha256"] == jws.document_hash(token)
+        order = await b.order(answer["order"]["order_id"], party="hsp-alpha")
+        assert order["document"] == token
+
+        # The HSP acknowledges the same way; a document signed by someone else is refused.
+        hsp, hsp_csrf = await sign_in(aiohttp_client, b, "hsp-alpha")
+        ack = await hsp.post(
+            "/ui/api/drafts/acknowledgement",
+            json={"order_id": order["order_id"]},
+            headers={"X-CSRF-Token": hsp_csrf},
+        )
+        ack_draft = await json_of(ack)
+        forged = b.parties["hsp-beta"].sign({**ack_draft["document"], "sender": "hsp-beta"})
+        wrong = await hsp.post(
+            ack_draft["submit_path"], json={"jws": forged}, headers={"X-CSRF-Token": hsp_csrf}
+        )
+        assert wrong.status == 403
+        assert (await json_of(wrong))["code"] == "wrong_signer"
+        right = await hsp.post(
+            ack_draft["submit_path"],
+            json={"jws": b.parties["hsp-alpha"].sign(ack_draft["document"])},
+            headers={"X-CSRF-Token": hsp_csrf},
+        )
+        assert right.status == 201
+        assert (await json_of(right))["order"]["state"] == "acknowledged"
+
+    @pytest.mark.parametrize(
+        ("path", "body", "status", "code"),
+        [
+            ("/ui/api/orders", b"{not json", 400, "invalid_json"),
+            ("/ui/api/orders", b'{"jws": 5}', 422, "schema_violation"),
+            ("/ui/api/orders", b'{"jws": "a.b.c"}', 422, "bad_signature"),
+            ("/ui/api/drafts/nonsense", b"{}", 404, "not_found"),
+            ("/ui/api/drafts/removal_order", b'{"hsp_id": "hsp-alpha"}', 422, "schema_violation"),
+            ("/ui/api/orders/nope/feedback", b'{"jws": "a.b.c"}', 403, "forbidden"),  # role first
+            ("/ui/api/orders/nope/explode", b'{"jws": "a.b.c"}', 404, "not_found"),
+        ],
+    )
+    async def test_hostile_input_gets_a_problem(
+        self,
+        broker: BrokerFactory,
+        aiohttp_client: ClientFactory,
+        path: str,
+        body: bytes,
+        status: int,
+        code: str,
+    ) -> None:
+        """Garbage from a signed-in page is refused as RFC 9457 problem+json, never a 500."""
+        b = await broker()
+        client, csrf = await sign_in(aiohttp_client, b, "de-bka")
+        reply = await client.post(
+            path, data=body, headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"}
+        )
+        problem = await json_of(reply)
+        assert reply.content_type == "application/problem+json"
+        assert (reply.status, problem["code"]) == (status, code), problem
+
+
+class TestEventStream:
+    async def test_the_stream_resumes_after_last_event_id(
+        self, broker: BrokerFactory, aiohttp_client: ClientFactory
+    ) -> None:
+        """A reconnect with Last-Event-ID gets exactly the later events, ids = log seq."""
+        b = await broker()
+        first = await b.issue("de-bka", "hsp-alpha")
+        second = await b.issue("de-bka", "hsp-alpha")
+        client, _ = await sign_in(aiohttp_client, b, "hsp-alpha")
+        history = await b.history(first["order_id"], party="hsp-alpha")
+        resume_at = history[-1]["seq"]
+        reply = await client.get("/ui/events", headers={"Last-Event-ID": str(resume_at)})
+        assert reply.content_type == "text/event-stream"
+        frames: list[dict[str, Any]] = []
+        ids: list[int] = []
+        async with asyncio.timeout(5):
+            while not any(f["order_id"] == second["order_id"] for f in frames):
+                line = (await reply.content.readline()).decode().strip()
+                if line.startswith("id: "):
+                    ids.append(int(line[4:]))
+                elif line.startswith("data: "):
+                    frames.append(json.loads(line[6:]))
+        reply.close()
+        assert ids
+        assert min(ids) > resume_at
+        assert all(f["order_id"] != first["order_id"] for f in frames)
+        assert all("document" not in f for f in frames)
