@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck imports check serve clean bench-smoke bench-drill bench-throughput
+.PHONY: demo test lint typecheck imports check serve clean bench-smoke bench-drill bench-throughput screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ bench-drill: $(STAMP)
 # --postgres), one broker and two replicas, 100,000 open deadlines (bench/README.md).
 bench-throughput: $(STAMP)
 	$(BIN)/python bench/throughput.py
+
+# The dashboard screenshots the README shows (docs/images), from the browser tests.
+screenshots: $(STAMP)
+	PERCI_SCREENSHOTS=docs/images $(BIN)/python -m pytest -q tests/browser/test_dashboard_e2e.py
 
 serve: $(STAMP)
 	$(BIN)/perci-sim serve

@@ -29,6 +29,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "DashboardLogout",
     "DeconflictionHold",
     "Delivery",
     "Event",
@@ -418,6 +419,22 @@ class Obligation(SQLModel, table=True):
     closed_at: datetime | None = _utc_column(nullable=True)
     breach: str | None = Field(default=None, max_length=40)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class DashboardLogout(SQLModel, table=True):
+    """A dashboard session ended by its logout, until the session would have expired.
+
+    Dashboard sessions are signed cookies (web/sessions.py), valid on every replica
+    sharing the broker key; the logout must be too, so it is a row, not process memory.
+    Not part of the log: a session is access control, not evidence.
+    """
+
+    __tablename__ = "dashboard_logout"
+
+    session_id: str = Field(primary_key=True, max_length=32)
+    participant_id: str = Field(max_length=63)
+    # Wall-clock expiry of the session (never a drill's scaled time): purged after it.
+    expires_at: datetime = _utc_column(index=True)
 
 
 # --- the registry version (see RegistryVersion) ------------------------------------------------

@@ -9,6 +9,8 @@ must carry the session's CSRF token; a refused one is ``csrf_failed`` 403.
 
 from __future__ import annotations
 
+import time
+
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -16,6 +18,7 @@ from aiohttp.typedefs import Handler
 from perci_sim.api.keys import DATABASE, PARTICIPANT, SIGNER
 from perci_sim.api.problems import Unauthenticated
 from perci_sim.domain.errors import PerciError
+from perci_sim.storage.dashboard_logouts import is_logged_out, record_logout
 from perci_sim.storage.registry import (
     ParticipantInfo,
     participant_by_token,
@@ -107,7 +110,7 @@ async def session_auth(request: web.Request, handler: Handler) -> web.StreamResp
         return await handler(request)
     if request.match_info.http_exception is not None:
         return await handler(request)
-    session = codec_of(request).open(request.cookies.get(SESSION_COOKIE))
+    session = await open_session(request, request.cookies.get(SESSION_COOKIE))
     participant = None if session is None else await _participant(request, session)
     if session is None or participant is None:
         if _wants_page(request):
@@ -187,9 +190,25 @@ async def login(request: web.Request) -> web.StreamResponse:
     raise response
 
 
+async def open_session(request: web.Request, cookie: str | None) -> Session | None:
+    """The session of ``cookie`` unless it is forged, expired or logged out on any replica."""
+    session = codec_of(request).open(cookie)
+    if session is None or await is_logged_out(request.config_dict[DATABASE], session.session_id):
+        return None
+    return session
+
+
 async def logout(request: web.Request) -> web.StreamResponse:
-    """POST /ui/logout (CSRF-checked by the middleware): end the session."""
-    codec_of(request).revoke(request[SESSION])
+    """POST /ui/logout (CSRF-checked by the middleware): end the session on every replica."""
+    session: Session = request[SESSION]
+    codec_of(request).revoke(session)
+    await record_logout(
+        request.config_dict[DATABASE],
+        session_id=session.session_id,
+        participant_id=session.participant_id,
+        expires_at=session.expires_at,
+        now=time.time(),
+    )
     response = web.HTTPSeeOther("/ui/login?signed_out=1")
     response.del_cookie(SESSION_COOKIE, path="/ui")
     log.info("dashboard_signed_out", participant=request[PARTICIPANT].id)

@@ -231,13 +231,17 @@ async def submit_order_document(request: web.Request) -> web.Response:
 
 async def events(request: web.Request) -> web.StreamResponse:
     """GET /ui/events: Server-Sent Events (sse.py)."""
-    codec, cookie = auth.codec_of(request), request.cookies.get(SESSION_COOKIE)
+    cookie = request.cookies.get(SESSION_COOKIE)
+
+    async def still_signed_in() -> bool:
+        return await auth.open_session(request, cookie) is not None
+
     return await serve_events(
         request,
         hub=request.config_dict[FEED_HUB],
         db=request.config_dict[DATABASE],
         participant=_me(request),
-        still_signed_in=lambda: codec.open(cookie) is not None,
+        still_signed_in=still_signed_in,
     )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any
 
@@ -70,7 +70,7 @@ async def serve_events(
     hub: FeedHub,
     db: Database,
     participant: ParticipantInfo,
-    still_signed_in: Callable[[], bool],
+    still_signed_in: Callable[[], Awaitable[bool]],
 ) -> web.StreamResponse:
     """Replay the participant's events after the resume point, then stream new ones."""
     response = web.StreamResponse(
@@ -95,7 +95,7 @@ async def _stream(
     db: Database,
     participant: ParticipantInfo,
     last: int,
-    still_signed_in: Callable[[], bool],
+    still_signed_in: Callable[[], Awaitable[bool]],
 ) -> int:
     await response.write(f"retry: {RETRY_MS}\n: resume after {last}\n\n".encode())
     with hub.subscribe(participant) as sub:
@@ -111,7 +111,7 @@ async def _stream(
                 async with asyncio.timeout(HEARTBEAT_S):
                     item = await sub.queue.get()
             except TimeoutError:
-                if not still_signed_in():
+                if not await still_signed_in():
                     break
                 await response.write(b": heartbeat\n\n")
                 continue

@@ -29,8 +29,14 @@ from perci_sim.settings import Settings
 
 CHROMIUM = os.environ.get("PERCI_TEST_CHROMIUM", "/usr/bin/chromium")
 START = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-#: Where the screenshots the README shows are written.
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+#: Where the screenshots of each view are written: ``build/screenshots`` (ignored by git),
+#: so that a test run leaves the checkout as it was; ``make screenshots`` writes the ones
+#: the README shows into docs/images (``PERCI_SCREENSHOTS``).
+IMAGES = Path(
+    os.environ.get("PERCI_SCREENSHOTS")
+    or Path(__file__).resolve().parents[2] / "build" / "screenshots"
+)
+IMAGES.mkdir(parents=True, exist_ok=True)
 
 try:
     from playwright.async_api import Browser, async_playwright

@@ -5,7 +5,8 @@ platform acknowledges, sends Annex II and Annex III from its inbox; every docume
 is signed in the browser with the key from the party's credentials file and
 accepted by the broker.  Countdowns run at the broker's scaled speed, and a missed
 deadline (the facilitator skips the drill clock) shows up live on the authority's
-and the facilitator's pages.  Screenshots of each view go to docs/images/.
+and the facilitator's pages.  Screenshots of each view go to build/screenshots/
+(``make screenshots``: to docs/images/, which the README shows).
 """
 
 from __future__ import annotations

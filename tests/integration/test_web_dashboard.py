@@ -13,8 +13,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from conftest import Broker, BrokerFactory, ParticipantSpec, register_demo
+from sqlmodel import select
 
 from perci_schemas import jws
+from perci_sim.storage.models import DashboardLogout
 
 Client = TestClient[web.Request, web.Application]
 ClientFactory = Callable[..., Awaitable[Client]]
@@ -139,6 +141,27 @@ class TestSessions:
         assert done.status == 303
         again = await client.get("/ui/api/state", headers={"Cookie": f"perci_session={value}"})
         assert again.status == 401
+
+    async def test_a_logout_ends_the_session_on_every_replica(
+        self, broker: BrokerFactory, aiohttp_client: ClientFactory
+    ) -> None:
+        """Two brokers on one database and broker key (replicas): a cookie signed out on
+        one is refused by the other, which never saw the logout in its memory."""
+        a = await broker()
+        b = await broker(like=a)  # same home: same broker key and database
+        client, csrf = await sign_in(aiohttp_client, a, "hsp-alpha")
+        value = client.session.cookie_jar.filter_cookies(client.make_url("/ui/"))[
+            "perci_session"
+        ].value
+        other = await aiohttp_client(b.server)
+        headers = {"Cookie": f"perci_session={value}"}
+        assert (await other.get("/ui/api/state", headers=headers)).status == 200
+        done = await client.post("/ui/logout", data={"csrf_token": csrf}, allow_redirects=False)
+        assert done.status == 303
+        assert (await other.get("/ui/api/state", headers=headers)).status == 401
+        async with a.db.read() as session:
+            rows = (await session.exec(select(DashboardLogout))).all()
+        assert [row.participant_id for row in rows] == ["hsp-alpha"]
 
 
 class TestVisibility:

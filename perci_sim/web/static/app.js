@@ -114,7 +114,10 @@ function put(id, html) {
 
 function table(headers, rows, caption = "") {
   if (!rows.length) return `<p>${esc(t("app.none"))}</p>`;
-  const head = headers.map((h) => `<th scope="col">${esc(t(h))}</th>`).join("");
+  // The receipt time is on the order's page too: narrow screens drop its column first.
+  const head = headers
+    .map((h) => `<th scope="col"${h === "orders.received" ? ' class="col-received"' : ""}>${esc(t(h))}</th>`)
+    .join("");
   const cap = caption ? `<caption class="sr-only">${esc(caption)}</caption>` : "";
   return `<table>${cap}<thead><tr>${head}</tr></thead><tbody>${rows.join("")}</tbody></table>`;
 }
@@ -126,7 +129,7 @@ function orderRow(order, { actions = "", party = "hsp" } = {}) {
   return `<tr data-order="${esc(order.order_id)}" class="${breached ? "breached" : ""}">
 <td class="ref"><a href="/ui/orders/${esc(order.order_id)}" data-focus="open:${esc(order.order_id)}">${esc(order.reference_number)}</a>${emergency}</td>
 <td>${esc(other)}</td><td>${stateBadge(order.state)}</td>
-<td>${timeHtml(order.received_at)}</td><td>${countdownHtml(order)}</td>${actions}</tr>`;
+<td class="col-received">${timeHtml(order.received_at)}</td><td>${countdownHtml(order)}</td>${actions}</tr>`;
 }
 
 function ordersTable(orders, party, withActions = false) {
