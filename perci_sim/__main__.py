@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -283,12 +284,27 @@ def _cmd_serve(args: argparse.Namespace, console: Console) -> int:
         # An unmigrated or outdated database: refuse with one line, before serving.
         asyncio.run(_check_schema(settings))
     app = create_app(settings, clock=default_clock(settings))
+    loop = _event_loop()
     console.print(
-        f"perci-sim broker on {settings.public_url} (clock speed {settings.clock_speed:g}x)",
+        f"perci-sim broker on {settings.public_url} (clock speed {settings.clock_speed:g}x, "
+        f"event loop {type(loop).__module__.split('.')[0]})",
         highlight=False,
     )
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None, loop=loop)
     return 0
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it is installed (Linux, macOS: about 12 % less broker CPU per order in
+    bench/exchange.py), else asyncio's own; ``PERCI_EVENT_LOOP=asyncio`` chooses asyncio."""
+    if os.environ.get("PERCI_EVENT_LOOP", "uvloop") != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 async def _check_schema(settings: Settings) -> None:

@@ -296,3 +296,6 @@ def test_verify_log_after_the_cli_sessions(setup: Setup) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "hash chain intact" in result.stdout
     assert "Traceback" not in setup.log_text()
+    # The broker ran on uvloop (installed with the project on Linux): perci-sim serve's
+    # default event loop.
+    assert "event loop uvloop" in setup.log_text()
