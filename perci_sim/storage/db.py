@@ -209,6 +209,13 @@ class Database:
     async def close(self) -> None:
         """Commit what the writers wait for, then dispose of the engine and its connections."""
         await self.writes.close()
+        if self.writes.batches:
+            log.info(
+                "group_commit",
+                writers=self.writes.writers,
+                commits=self.writes.batches,
+                writers_per_commit=round(self.writes.writers / self.writes.batches, 2),
+            )
         await self.engine.dispose()
 
 
