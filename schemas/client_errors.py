@@ -54,6 +54,13 @@ class ProblemBase(ClientError):
         self.detail = detail
         self.errors: tuple[Mapping[str, Any], ...] = tuple(errors)
         self.body: Mapping[str, Any] = body if body is not None else {}
+        #: The broker-signed ``Perci-Refusal`` JWS of this answer (docs/API.md "Signed
+        #: refusals"), and its verified payload once the SDK checked it (a refused
+        #: submission is checked before the error is raised).
+        self.refusal: str | None = None
+        self.refusal_payload: Mapping[str, Any] | None = None
+        #: The answer's body exactly as received (the refusal signs its SHA-256).
+        self.raw_body: str = ""
         text = detail or title
         fields = "; ".join(f"{e.get('field', '?')}: {e.get('message', '')}" for e in self.errors)
         super().__init__(f"{text} ({code}, HTTP {status})" + (f" [{fields}]" if fields else ""))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import binascii
+import hashlib
 import json
 import os
 import random
@@ -68,7 +69,7 @@ from perci_schemas.client_views import (
 )
 from perci_schemas.credentials import CREDENTIALS_ENV, Credentials, load_credentials
 from perci_schemas.keys import KeyPair, PublicKey, load_public
-from perci_schemas.messages import typ_for
+from perci_schemas.messages import REFUSAL_HEADER, typ_for
 
 __all__ = [
     "CREDENTIALS_ENV",
@@ -358,6 +359,30 @@ class BrokerClient:
         except jws.JWSError as exc:
             raise self.errors.receipt_invalid(exc.message, receipt=token) from exc
 
+    async def verify_refusal(
+        self, problem: ProblemBase, *, sent_jws: str | None = None
+    ) -> dict[str, Any] | None:
+        """Verify the broker's signed refusal of ``problem`` (None when it carries none).
+
+        Checks the signature against the broker's keys, that it signs this very answer
+        (``problem_sha256``) and, given ``sent_jws``, that it refuses that document.
+        Raises the SDK's ``ReceiptInvalid`` when any of it fails.
+        """
+        if problem.refusal is None:
+            return None
+        signed = await self.verify_broker_document(problem.refusal, expected_type="refusal")
+        payload = dict(signed.payload)
+        body_hash = hashlib.sha256(problem.raw_body.encode("utf-8")).hexdigest()
+        if payload.get("problem_sha256") != body_hash:
+            raise self.errors.receipt_invalid(
+                "the signed refusal is not for this answer", receipt=problem.refusal
+            )
+        if sent_jws is not None and payload.get("document_sha256") != jws.document_hash(sent_jws):
+            raise self.errors.receipt_invalid(
+                "the signed refusal names another document", receipt=problem.refusal
+            )
+        return payload
+
     async def verify_receipt(self, token: str, sent_jws: str) -> Receipt:
         """Verify a receipt's signature and that it acknowledges exactly ``sent_jws``."""
         signed = await self.verify_broker_document(token, expected_type="receipt")
@@ -424,6 +449,10 @@ class BrokerClient:
                 if attempt == self._retries:
                     raise
                 await asyncio.sleep(0.5 * 2**attempt)
+            except ProblemBase as problem:
+                # The broker's signed refusal names this very document: kept as proof.
+                problem.refusal_payload = await self.verify_refusal(problem, sent_jws=token)
+                raise
         receipt = await self.verify_receipt(str(body.get("receipt", "")), token)
         if receipt.message_id != doc["message_id"]:
             raise self.errors.receipt_invalid(
@@ -458,6 +487,7 @@ class BrokerClient:
                     status, reason, text = resp.status, resp.reason or "", await resp.text()
                     content_type = resp.content_type
                     retry_after = resp.headers.get("Retry-After")
+                    refusal = resp.headers.get(REFUSAL_HEADER)
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 raise self.errors.unavailable(url, _describe(exc)) from exc
             # Rate limited: the broker changed nothing, so any request may be retried
@@ -466,7 +496,10 @@ class BrokerClient:
                 break
             await asyncio.sleep(_retry_after_s(retry_after))
         if status >= 400:
-            raise self._problem(url, status, reason, content_type, text)
+            error = self._problem(url, status, reason, content_type, text)
+            if isinstance(error, ProblemBase):
+                error.refusal, error.raw_body = refusal, text
+            raise error
         if not text:
             return {}
         try:

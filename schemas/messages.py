@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["MESSAGE_TYPES", "PARTY_MESSAGE_TYPES", "typ_for"]
+__all__ = ["MESSAGE_TYPES", "PARTY_MESSAGE_TYPES", "REFUSAL_HEADER", "typ_for"]
 
 #: Documents a party (authority or hosting provider) signs.
 PARTY_MESSAGE_TYPES: tuple[str, ...] = (
@@ -42,9 +42,16 @@ PARTY_MESSAGE_TYPES: tuple[str, ...] = (
 )
 
 #: Documents the broker signs.
-BROKER_MESSAGE_TYPES: tuple[str, ...] = ("receipt", "event")
+BROKER_MESSAGE_TYPES: tuple[str, ...] = (
+    "receipt",
+    "event",
+    "refusal",  # a problem answer, signed (docs/API.md "Signed refusals")
+)
 
 MESSAGE_TYPES: tuple[str, ...] = PARTY_MESSAGE_TYPES + BROKER_MESSAGE_TYPES
+
+#: The HTTP header of a problem answer that carries the broker's signed refusal.
+REFUSAL_HEADER = "Perci-Refusal"
 
 
 def typ_for(message_type: str) -> str:

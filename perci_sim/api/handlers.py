@@ -9,8 +9,17 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from perci_schemas import jws
 from perci_sim.api.feed import serve_feed
-from perci_sim.api.keys import BROKER, CLOCK, DATABASE, FEED_HUB, PARTICIPANT, SIGNER
+from perci_sim.api.keys import (
+    BROKER,
+    CLOCK,
+    DATABASE,
+    FEED_HUB,
+    PARTICIPANT,
+    SIGNER,
+    SUBMITTED_SHA256,
+)
 from perci_sim.api.problems import InvalidJson
 from perci_sim.crypto.errors import SchemaViolationError
 from perci_sim.domain.states import OrderState
@@ -66,7 +75,11 @@ async def _jws_body(request: web.Request) -> str:
             'the body must be {"jws": "<compact JWS>"}',
             [("/jws", "is required and must be a string")],
         )
-    return str(body["jws"])
+    token = str(body["jws"])
+    if token.isascii():  # a compact JWS is ASCII; anything else is refused unnamed
+        # A refusal of this request names the document it refuses (api/refusals.py).
+        request[SUBMITTED_SHA256] = jws.document_hash(token)
+    return token
 
 
 def _int_query(request: web.Request, name: str, default: int, *, maximum: int) -> int:

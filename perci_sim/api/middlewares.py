@@ -17,6 +17,7 @@ from perci_sim.api.problems import (
     perci_error_problem,
     problem_response,
 )
+from perci_sim.api.refusals import sign_refusal
 from perci_sim.domain.errors import PerciError
 from perci_sim.storage.registry import participant_by_token, registry_scope
 
@@ -58,7 +59,14 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
 
 @web.middleware
 async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Render every refusal as application/problem+json; never leak internals."""
+    """Render every refusal as application/problem+json, signed by the broker
+    (api/refusals.py); never leak internals."""
+    response = await _problem_of(request, handler)
+    sign_refusal(request, response)
+    return response
+
+
+async def _problem_of(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except PerciError as exc:

@@ -54,6 +54,10 @@ class BrokerSigner:
         signature = _b64(self._ed25519.sign(signing_input.encode("ascii")))
         return f"{signing_input}.{signature}"
 
+    def sign_refusal(self, payload: dict[str, Any]) -> str:
+        """Return a ``perci.refusal+jws`` over ``payload`` (a problem answer's summary)."""
+        return jws.sign(payload, key=self._key, kid=self.kid, message_type="refusal")
+
     def sign_event(self, payload: dict[str, Any]) -> str:
         """Return a ``perci.event+jws`` over ``payload`` (an EventView)."""
         return jws.sign(payload, key=self._key, kid=self.kid, message_type="event")
