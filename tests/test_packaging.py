@@ -81,7 +81,7 @@ class TestInstalledWheel:
         code = (
             "import importlib.resources as r;"
             "web = r.files('perci_sim.web');"
-            "names = ['app.js', 'common.js', 'sign.js', 'chart.js', 'style.css'];"
+            "names = ['app.js', 'common.js', 'sign.js', 'chart.js', 'preview.js', 'style.css'];"
             "missing = [n for n in names if not web.joinpath('static', n).is_file()];"
             "assert not missing, missing;"
             "from perci_sim.web.i18n import catalogue;"

@@ -3,19 +3,26 @@
 The authority issues orders from its page and answers an Annex III request; the
 platform acknowledges, sends Annex II and Annex III from its inbox; every document
 is signed in the browser with the key from the party's credentials file and
-accepted by the broker.  Countdowns run at the broker's scaled speed, and a missed
-deadline (the facilitator skips the drill clock) shows up live on the authority's
-and the facilitator's pages.  Screenshots of each view go to build/screenshots/
-(``make screenshots``: to docs/images/, which the README shows).
+accepted by the broker, after the user has read the whole document in the
+"see what you sign" dialog (all but the acknowledgement).  Countdowns run at the
+broker's scaled speed, and a missed deadline (the facilitator skips the drill clock)
+shows up live on the authority's and the facilitator's pages.  Screenshots of each
+view go to build/screenshots/ (``make screenshots``: to docs/images/, which the README
+shows).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from dashboard_harness import IMAGES, Dashboard, browser, dashboard, needs_browser
+
+from perci_sim.crypto.canonical import canonical_json
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Page
@@ -45,15 +52,29 @@ async def load_key(page: Page, dash: Dashboard, participant_id: str) -> None:
     await expect(page.locator("#key-status")).to_contain_text(f"{participant_id}#")
 
 
-async def issue(page: Page, hsp: str, url: str) -> str:
-    """Issue an emergency order from the authority's form; return its order id."""
-    before = await page.locator("#orders-table tr[data-order]").count()
+async def confirm_signing(page: Page, title: str) -> None:
+    """The "see what you sign" dialog is open on ``title``: sign and send."""
+    dialog = page.locator("dialog#sign-preview")
+    await expect(dialog).to_be_visible()
+    await expect(dialog.locator("h2")).to_contain_text(title)
+    await dialog.get_by_role("button", name="Sign and send").click()
+    await expect(dialog).to_have_count(0)
+
+
+async def fill_issue_form(page: Page, hsp: str, url: str) -> None:
     await page.select_option("#issue-hsp", hsp)
     await page.fill("#issue-urls", url)
     await page.check("input[name=reasons][value=a]")
     await page.fill("#issue-details", "Calls for attacks on a named group")
     await page.fill("#issue-emergency", "An attack is being livestreamed")
+
+
+async def issue(page: Page, hsp: str, url: str) -> str:
+    """Issue an emergency order from the authority's form; return its order id."""
+    before = await page.locator("#orders-table tr[data-order]").count()
+    await fill_issue_form(page, hsp, url)
     await page.click("#issue-form button[type=submit]")
+    await confirm_signing(page, "Removal order")
     await expect(page.locator("#flash")).to_contain_text("Removal order accepted")
     await expect(page.locator("#orders-table tr[data-order]")).to_have_count(before + 1)
     # Newest first.
@@ -102,8 +123,9 @@ async def test_authority_and_platform_work_orders_through_the_pages(
     # 2. Acknowledge, then Annex II, from the inbox (keyboard: focus + Enter).
     await inbox_row.locator("button[data-action=ack]").focus()
     await platform.keyboard.press("Enter")
-    await expect(inbox_row.locator(".state")).to_have_text("acknowledged")
+    await expect(inbox_row.locator(".state")).to_have_text("acknowledged")  # no dialog
     await inbox_row.locator("button[data-action=removed]").click()
+    await confirm_signing(platform, "Annex II feedback")
     await expect(inbox_row).to_have_count(0)
     await expect(authority.locator(f"#orders-table tr[data-order='{first}'] .state")).to_have_text(
         "executed"
@@ -117,11 +139,13 @@ async def test_authority_and_platform_work_orders_through_the_pages(
     await platform.fill("#annex3-further", "Several videos match")
     await platform.fill("#annex3-clar", "Give the exact video URL")
     await platform.click("#annex3-send")
+    await confirm_signing(platform, "Annex III")
     await expect(second_row.locator(".state")).to_have_text("clarification requested")
     request = authority.locator(f"#clarify-list form[data-order='{second}']")
     await expect(request).to_contain_text("Give the exact video URL")
     await request.locator("textarea").fill("It is https://alpha.example/v/2?t=10")
     await request.locator("button[type=submit]").click()
+    await confirm_signing(authority, "Clarification")
     await expect(request).to_have_count(0)
     await expect(second_row.locator(".state")).to_have_text("delivered")  # a fresh hour
 
@@ -175,3 +199,83 @@ async def test_authority_and_platform_work_orders_through_the_pages(
     await platform.screenshot(path=str(IMAGES / "dashboard-platform-tablet.png"), full_page=True)
     for context in (*contexts.values(), facilitator_context):
         await context.close()
+
+
+def _payload(token: str) -> Any:
+    body = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+
+
+async def _recorded(dash: Dashboard) -> tuple[int, int]:
+    """(orders, signed documents in the log) as the authority sees them on the API."""
+    orders = await dash.api("GET", "/v1/orders", party="de-bka")
+    events = await dash.api("GET", "/v1/events?after=0&limit=500", party="de-bka")
+    return len(orders["orders"]), sum(1 for e in events["events"] if e["document"])
+
+
+async def test_the_user_sees_the_whole_document_before_signing_and_can_cancel(
+    browser: Browser, dashboard: Dashboard
+) -> None:
+    """The dialog shows the removal order's URLs, the complete document and the SHA-256 of
+    the canonical JSON that the broker then stores; Cancel (or Escape) sends nothing."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    authority = await sign_in(context, dashboard, "de-bka")
+    await load_key(authority, dashboard, "de-bka")
+    submit = authority.locator("#issue-form button[type=submit]")
+    dialog = authority.locator("dialog#sign-preview")
+    urls = ["https://alpha.example/v/7", "https://alpha.example/v/8?list=9"]
+
+    # (a) What the user reads is what is signed and stored.
+    await fill_issue_form(authority, "hsp-alpha", "\n".join(urls))
+    await submit.click()
+    await expect(dialog).to_be_visible()
+    await expect(dialog.locator("#sign-preview-h")).to_be_focused()  # focus moved in
+    labelled_by = await dialog.get_attribute("aria-labelledby")
+    await expect(dialog.locator(f"#{labelled_by}")).to_contain_text("Removal order")
+    summary = dialog.locator("dl.sign-summary")
+    for url in urls:
+        await expect(summary).to_contain_text(url)
+    await expect(summary).to_contain_text("hsp-alpha")
+    shown = json.loads(await dialog.locator("#sign-preview-json").inner_text())
+    fingerprint = (await dialog.locator("#sign-preview-sha").inner_text()).strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", fingerprint), fingerprint
+    await authority.evaluate("window.scrollTo(0, 0)")  # the top bar in the picture
+    await authority.screenshot(path=str(IMAGES / "dashboard-sign-preview.png"))
+    await dialog.get_by_role("button", name="Sign and send").click()
+    await expect(authority.locator("#flash")).to_contain_text("Removal order accepted")
+    await expect(submit).to_be_focused()  # back to the control that opened it
+    order_id = await authority.locator("#orders-table tr[data-order]").first.get_attribute(
+        "data-order"
+    )
+    order = await dashboard.api("GET", f"/v1/orders/{order_id}", party="de-bka")
+    stored = _payload(order["document"])
+    assert [c["url"] for c in stored["section_b"]["content"]] == urls
+    assert shown == stored  # the complete document, nothing more, nothing less
+    assert hashlib.sha256(canonical_json(stored)).hexdigest() == fingerprint
+    # The order's history shows the same fingerprint for the recorded document (in
+    # another tab: this one keeps its loaded key for part (b)).
+    history = await authority.context.new_page()
+    await history.goto(f"{dashboard.url}/ui/orders/{order_id}")
+    await expect(history.locator("code.doc-fingerprint").first).to_have_text(fingerprint)
+    await history.close()
+
+    # (b) Cancel, then Escape: nothing is signed or sent, focus goes back.
+    before = await _recorded(dashboard)
+    await fill_issue_form(authority, "hsp-alpha", "https://alpha.example/v/never")
+    for dismiss in ("click", "Escape"):
+        await submit.click()
+        await expect(dialog).to_be_visible()
+        if dismiss == "click":
+            await dialog.get_by_role("button", name="Cancel").click()
+        else:
+            await authority.keyboard.press("Escape")
+        await expect(dialog).to_have_count(0)
+        await expect(authority.locator("#flash")).to_have_text(
+            "Cancelled: nothing was signed or sent."
+        )
+        await expect(authority.locator("#flash")).to_have_attribute("role", "status")
+        await expect(submit).to_be_focused()
+        await authority.locator("#flash").evaluate("box => (box.textContent = '')")
+    assert await _recorded(dashboard) == before
+    await expect(authority.locator("#orders-table tr[data-order]")).to_have_count(before[0])
+    await context.close()

@@ -234,6 +234,12 @@ class TestBrowserSignedDocuments:
             headers={"X-CSRF-Token": hsp_csrf},
         )
         ack_draft = await json_of(ack)
+        # The page signs an acknowledgement without showing it ("see what you sign" is for
+        # the others): only if the draft holds exactly these members (app.js ACK_MEMBERS).
+        assert sorted(ack_draft["document"]) == [
+            "message_id", "message_type", "order_id", "order_sha256", "sender", "sent_at",
+        ]  # fmt: skip
+        assert ack_draft["document"]["order_sha256"] == jws.document_hash(token)
         forged = b.parties["hsp-beta"].sign({**ack_draft["document"], "sender": "hsp-beta"})
         wrong = await hsp.post(
             ack_draft["submit_path"], json={"jws": forged}, headers={"X-CSRF-Token": hsp_csrf}
@@ -247,6 +253,20 @@ class TestBrowserSignedDocuments:
         )
         assert right.status == 201
         assert (await json_of(right))["order"]["state"] == "acknowledged"
+
+    async def test_the_signing_preview_module_is_served(
+        self, broker: BrokerFactory, aiohttp_client: ClientFactory
+    ) -> None:
+        """static/preview.js (the dialog before signing) is served as a module by app.js."""
+        b = await broker()
+        assert b.server is not None
+        client = await aiohttp_client(b.server)
+        app = await client.get("/ui/static/app.js")
+        assert 'from "./preview.js"' in await app.text()
+        reply = await client.get("/ui/static/preview.js")
+        assert reply.status == 200
+        assert reply.content_type in ("text/javascript", "application/javascript")
+        assert "export async function confirmSigning" in await reply.text()
 
     @pytest.mark.parametrize(
         ("path", "body", "status", "code"),

@@ -14,6 +14,7 @@ import {
   tick,
   timeHtml,
 } from "./common.js";
+import { confirmSigning, deepFreeze, fingerprint } from "./preview.js";
 import { jwsHeader, jwsPayload, loadSigningKey, signDocument } from "./sign.js";
 
 const page = document.body.dataset.page;
@@ -262,6 +263,7 @@ function renderOrder(data) {
     return `<tr${breach}><td>${e.seq}</td><td>${timeHtml(e.received_at)}</td><td>${esc(e.kind)}</td><td>${signer}</td><td>${change}</td><td>${receiptHtml(e)}</td></tr>`;
   });
   put("history-table", table(["history.seq", "history.time", "history.kind", "history.signer", "history.state", "history.receipt"], events));
+  showFingerprints(data.events);
 }
 
 function receiptHtml(event) {
@@ -273,9 +275,20 @@ function receiptHtml(event) {
   }
   if (event.document) {
     const payload = JSON.stringify(jwsPayload(event.document), null, 2);
-    parts.push(`<details><summary>${esc(t("history.document"))}</summary><pre>${esc(payload)}</pre></details>`);
+    // The fingerprint the signer saw before signing ("see what you sign"), filled in
+    // by showFingerprints once the table is on the page.
+    const print = `<p>${esc(t("confirm.fingerprint"))} <code class="doc-fingerprint" data-seq="${event.seq}"></code></p>`;
+    parts.push(`<details><summary>${esc(t("history.document"))}</summary>${print}<pre>${esc(payload)}</pre></details>`);
   }
   return parts.join("");
+}
+
+/** SHA-256 of each shown document's canonical JSON: what the signer's dialog showed. */
+async function showFingerprints(events) {
+  for (const event of events) {
+    const slot = document.querySelector(`code.doc-fingerprint[data-seq="${event.seq}"]`);
+    if (slot && event.document) slot.textContent = await fingerprint(jwsPayload(event.document));
+  }
 }
 
 // --- signing and sending -------------------------------------------------------------
@@ -309,21 +322,40 @@ async function onKeyFile(event) {
   }
 }
 
-/** Draft on the broker, check, sign here, send; return the broker's answer or null. */
+/** What is signed without the confirmation dialog: the acknowledgement, which carries
+ * nothing beyond the order's id and hash (its members are checked exactly, onClick), so the
+ * crisis room's acknowledgement stays one click. */
+const SIGNED_WITHOUT_PREVIEW = new Set(["acknowledgement"]);
+const ACK_MEMBERS = "message_id,message_type,order_id,order_sha256,sender,sent_at";
+
+/**
+ * Draft on the broker, check, show the user the whole document ("see what you sign"),
+ * sign here, send; return the broker's answer or null (refused, or cancelled: nothing sent).
+ */
 async function signAndSend(kind, input, check) {
+  const opener = document.activeElement;
   if (!signer) {
     flash(t("key.needed"), "error");
     document.getElementById("key-file")?.focus();
     return null;
   }
   try {
-    flash(t("action.signing"));
+    flash(t("action.drafting"));
     const draft = await api(`/ui/api/drafts/${kind}`, { method: "POST", body: input });
-    const doc = draft.document;
+    // Frozen: the object shown in the dialog is the object signed, unchanged.
+    const doc = deepFreeze(draft.document);
     if (doc.sender !== state.me.id || doc.message_type !== kind || !check(doc)) {
       flash(t("action.draft_mismatch"), "error");
       return null;
     }
+    if (!SIGNED_WITHOUT_PREVIEW.has(kind)) {
+      flash(t("action.review"), "neutral");
+      if (!(await confirmSigning(kind, doc, { opener, referenceOf }))) {
+        flash(t("action.not_sent"), "neutral");
+        return null;
+      }
+    }
+    flash(t("action.signing"));
     const token = await signDocument(doc, draft.message_type, signer);
     const result = await api(draft.submit_path, { method: "POST", body: { jws: token } });
     const receipt = jwsPayload(result.receipt);
@@ -374,7 +406,10 @@ async function onClick(event) {
   const orderId = target.dataset.order;
   const sameOrder = (doc) => doc.order_id === orderId;
   if (target.dataset.action === "ack") {
-    await signAndSend("acknowledgement", { order_id: orderId }, sameOrder);
+    // Signed unseen, so nothing but these members: a draft with any other is refused.
+    const onlyAck = (doc) =>
+      sameOrder(doc) && Object.keys(doc).sort().join() === ACK_MEMBERS && /^[0-9a-f]{64}$/.test(doc.order_sha256);
+    await signAndSend("acknowledgement", { order_id: orderId }, onlyAck);
   } else if (target.dataset.action === "removed" || target.dataset.action === "disabled") {
     const measure = target.dataset.action === "removed" ? "removed" : "disabled_all_ms";
     await signAndSend("feedback", { order_id: orderId, measure }, (doc) => sameOrder(doc) && doc.section_b.measure === measure);
