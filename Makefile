@@ -49,7 +49,7 @@ bench-throughput: $(STAMP)
 
 # The dashboard screenshots the README shows (docs/images), from the browser tests.
 screenshots: $(STAMP)
-	PERCI_SCREENSHOTS=docs/images $(BIN)/python -m pytest -q tests/browser/test_dashboard_e2e.py
+	PERCI_SCREENSHOTS=docs/images $(BIN)/python -m pytest -q tests/browser/test_dashboard_e2e.py tests/browser/test_dashboard_readers.py
 
 serve: $(STAMP)
 	$(BIN)/perci-sim serve

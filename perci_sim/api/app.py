@@ -57,6 +57,7 @@ from perci_sim.services.fire_timers import fire_due_timers, next_timer_due
 from perci_sim.settings import Settings
 from perci_sim.storage.db import Database, open_database
 from perci_sim.storage.models import Event
+from perci_sim.storage.registry import cached_member_states
 from perci_sim.storage.schema import require_head
 from perci_sim.web import PREFIX as DASHBOARD_PREFIX
 from perci_sim.web import dashboard_app
@@ -170,6 +171,8 @@ def _database_ctx(
                 await db.close()
                 raise
         app[DATABASE] = db
+        # A court's live feed: the Member States of an order, from the registry cache.
+        app[FEED_HUB].member_states = partial(cached_member_states, db)
         yield
         if database is None:
             await db.close()

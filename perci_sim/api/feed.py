@@ -3,7 +3,8 @@
 The hub is fed after each commit (never before: a pushed event is always in
 the log).  A subscriber sees exactly the events :func:`event_visible_to`
 allows: an authority those of its own orders and advance information, an HSP
-those addressed to it.
+those addressed to it, a court those of the orders of its Member State (TCO Art. 9),
+any third party the events it was shown.
 
 Several replicas (PostgreSQL): each replica's hub is fed by api/replicas.py,
 which publishes its own commits at once and reads the other replicas' from the
@@ -14,7 +15,7 @@ log when their ``NOTIFY`` arrives, always in log order.  Clients reconnect with
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,10 @@ class Subscription:
     overflowed: bool = False
 
 
+def _none(_authority_id: str | None, _hsp_id: str | None) -> tuple[str, ...]:
+    return ()
+
+
 class FeedHub:
     """Fans committed events out to the live subscribers that may see them."""
 
@@ -53,6 +58,9 @@ class FeedHub:
         self._max_queue = max_queue
         self._subscriptions: set[Subscription] = set()
         self._closed = False
+        #: The issuing and host Member States of an order between an authority and an
+        #: HSP (a court's filter, TCO Art. 9); the app sets it once the database is open.
+        self.member_states: Callable[[str | None, str | None], tuple[str, ...]] = _none
 
     @property
     def subscribers(self) -> int:
@@ -75,13 +83,25 @@ class FeedHub:
         """Hand committed ``events`` to every subscriber allowed to see them."""
         if not self._subscriptions:
             return
+        courts = any(sub.participant.role == "court" for sub in self._subscriptions)
         rendered = [
-            (ev.authority_id, ev.hsp_id, ev.data.get("visible_to"), event_view(ev)) for ev in events
+            (
+                ev.authority_id,
+                ev.hsp_id,
+                ev.data.get("visible_to"),
+                self.member_states(ev.authority_id, ev.hsp_id) if courts and ev.order_id else (),
+                event_view(ev),
+            )
+            for ev in events
         ]
         for sub in list(self._subscriptions):
-            for authority_id, hsp_id, audience, view in rendered:
+            for authority_id, hsp_id, audience, states, view in rendered:
                 if not event_visible_to(
-                    sub.participant, authority_id=authority_id, hsp_id=hsp_id, audience=audience
+                    sub.participant,
+                    authority_id=authority_id,
+                    hsp_id=hsp_id,
+                    audience=audience,
+                    order_member_states=states,
                 ):
                     continue
                 if sub.overflowed:

@@ -5,7 +5,7 @@ A drill facilitator reads every order and event (services/audience.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, false, nulls_last, or_, true
@@ -42,6 +42,16 @@ __all__ = [
 MAX_LIMIT = 1000
 
 
+def _orders_of_member_state(member_state: str) -> Any:
+    """The ids of the orders issued in, or hosted in, ``member_state`` (TCO Art. 9)."""
+    return select(OrderLifecycle.order_id).where(
+        or_(
+            col(OrderLifecycle.issuing_member_state) == member_state,
+            col(OrderLifecycle.host_member_state) == member_state,
+        )
+    )
+
+
 def _own_orders(participant: ParticipantInfo) -> ColumnElement[bool]:
     if reads_everything(participant):
         return true()
@@ -52,14 +62,7 @@ def _own_orders(participant: ParticipantInfo) -> ColumnElement[bool]:
     if participant.role == "court":
         # TCO Art. 9: the orders of its Member State's authorities, and those decided on
         # (Art. 4) by its Member State as host State (as ``can_see_order``).
-        return col(Order.order_id).in_(
-            select(OrderLifecycle.order_id).where(
-                or_(
-                    col(OrderLifecycle.issuing_member_state) == participant.member_state,
-                    col(OrderLifecycle.host_member_state) == participant.member_state,
-                )
-            )
-        )
+        return col(Order.order_id).in_(_orders_of_member_state(participant.member_state))
     # Europol and content providers: the orders they were shown an event of (Art. 4, 11).
     return col(Order.order_id).in_(
         select(EventAudience.order_id).where(col(EventAudience.participant_id) == participant.id)
@@ -76,6 +79,9 @@ def _own_events(participant: ParticipantInfo) -> ColumnElement[bool]:
         return col(Event.authority_id) == participant.id
     if participant.role == "hsp":
         return col(Event.hsp_id) == participant.id
+    if participant.role == "court":
+        # TCO Art. 9: its feed carries the orders it may read (list_orders, order_history).
+        return col(Event.order_id).in_(_orders_of_member_state(participant.member_state))
     return false()
 
 
@@ -85,10 +91,13 @@ def event_visible_to(
     authority_id: str | None,
     hsp_id: str | None,
     audience: Sequence[str] | None = None,
+    order_member_states: Collection[str] = (),
 ) -> bool:
     """True when an event with these parties is visible to ``participant`` (feed filter).
 
     ``audience`` is the event's ``data.visible_to``: third parties shown it (issue 3).
+    ``order_member_states``: the issuing and host Member States of the event's order,
+    for a court (TCO Art. 9; empty for an event about no order).
     A facilitator sees every event (this is also the WebSocket feed's recipient filter).
     """
     if in_audience(participant, audience):
@@ -97,6 +106,8 @@ def event_visible_to(
         return authority_id == participant.id
     if participant.role == "hsp":
         return hsp_id == participant.id
+    if participant.role == "court":
+        return participant.member_state in order_member_states
     return False
 
 

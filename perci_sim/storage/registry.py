@@ -48,6 +48,7 @@ __all__ = [
     "RegistrySnapshot",
     "add_key",
     "add_participant",
+    "cached_member_states",
     "get_key",
     "get_participant",
     "list_participants",
@@ -382,6 +383,26 @@ async def _validated(db: Database, session: AsyncSession | None) -> RegistrySnap
             snapshot = await _load(fresh)
     _snapshots[db] = snapshot
     return snapshot
+
+
+def cached_member_states(
+    db: Database, authority_id: str | None, hsp_id: str | None
+) -> tuple[str, ...]:
+    """The issuing and host Member States of an order between these parties, from the last
+    validated snapshot (no I/O: the live feed's court filter, TCO Art. 9); () when none."""
+    snapshot = _snapshots.get(db)
+    if snapshot is None:
+        return ()
+    authority = snapshot.participants.get(authority_id or "")
+    hsp = snapshot.participants.get(hsp_id or "")
+    return tuple(
+        state
+        for state in (
+            authority.member_state if authority else None,
+            hsp.host_member_state if hsp else None,
+        )
+        if state
+    )
 
 
 def _current_task() -> asyncio.Task[Any] | None:

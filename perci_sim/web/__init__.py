@@ -2,7 +2,9 @@
 
 Authorities see the orders they issued with live one-hour countdowns and answer
 Annex III requests; hosting providers work their inbox (acknowledge, Annex II,
-Annex III); a drill facilitator watches compliance per HSP, alerts and injects.
+Annex III); a drill facilitator watches compliance per HSP, alerts and injects;
+courts, Europol and content providers read the orders the API lets them read
+(read-only: they sign with the SDK or the CLI).
 Documents are signed in the browser with the party's own key (drafts.py,
 ``static/sign.js``).  Live updates come from the feed hub as Server-Sent Events
 (sse.py).  Everything, scripts and styles included, is served by the broker.

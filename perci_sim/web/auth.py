@@ -18,6 +18,7 @@ from aiohttp.typedefs import Handler
 from perci_sim.api.keys import DATABASE, PARTICIPANT, SIGNER
 from perci_sim.api.problems import Unauthenticated
 from perci_sim.domain.errors import PerciError
+from perci_sim.services.errors import Forbidden
 from perci_sim.storage.dashboard_logouts import is_logged_out, record_logout
 from perci_sim.storage.registry import (
     ParticipantInfo,
@@ -26,7 +27,7 @@ from perci_sim.storage.registry import (
     token_hash,
 )
 from perci_sim.web.i18n import Catalogue, catalogue, negotiate
-from perci_sim.web.pages import login_page
+from perci_sim.web.pages import READ_ONLY_ROLES, login_page
 from perci_sim.web.sessions import (
     CSRF_HEADER,
     LOGIN_CSRF_COOKIE,
@@ -38,6 +39,7 @@ from perci_sim.web.sessions import (
 __all__ = [
     "CODEC",
     "DASHBOARD_ROLES",
+    "READ_ONLY_ROLES",
     "SESSION",
     "CsrfFailed",
     "codec_of",
@@ -50,13 +52,15 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-#: Roles the dashboard has a view for (TCO: issuing authorities, HSPs; drills).
-DASHBOARD_ROLES = ("authority", "hsp", "facilitator")
+#: Roles the dashboard has a view for (TCO: issuing authorities, HSPs; drills; readers).
+DASHBOARD_ROLES = ("authority", "hsp", "facilitator", *READ_ONLY_ROLES)
 SESSION = web.RequestKey("perci_web_session", Session)
 CODEC = web.AppKey("perci_web_codec", dict[str, SessionCodec])
 #: Paths under /ui reachable without a session.
 _OPEN_PATHS = ("/ui/login",)
 _OPEN_PREFIXES = ("/ui/static/",)
+#: The one state-changing request a read-only role makes: ending its own session.
+_READ_ONLY_WRITES = ("/ui/logout",)
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 _SESSION_PURPOSE = "perci-sim web session v1"
 
@@ -122,6 +126,12 @@ async def session_auth(request: web.Request, handler: Handler) -> web.StreamResp
             supplied = str((await request.post()).get("csrf_token", ""))
         if not codec_of(request).check_csrf(session.csrf_token, supplied):
             raise CsrfFailed("send the page's CSRF token (X-CSRF-Token or csrf_token)")
+        if participant.role in READ_ONLY_ROLES and request.path not in _READ_ONLY_WRITES:
+            # Before any draft or document service: the view of these roles only reads.
+            raise Forbidden(
+                f"the dashboard is read-only for the role {participant.role!r}: "
+                "send documents with the SDK or the CLI"
+            )
     request[SESSION] = session
     request[PARTICIPANT] = participant
     structlog.contextvars.bind_contextvars(participant=participant.id, via="dashboard")

@@ -16,9 +16,14 @@ from html import escape
 from perci_sim.storage.registry import ParticipantInfo
 from perci_sim.web.i18n import Catalogue
 
-__all__ = ["dashboard_page", "error_page", "login_page", "order_page"]
+__all__ = ["READ_ONLY_ROLES", "dashboard_page", "error_page", "login_page", "order_page"]
 
 STATIC = "/ui/static"
+#: Roles with a read-only view: they see the orders the API lets them read
+#: (services/queries.py: a court those of its Member State, Art. 9; Europol and a content
+#: provider those it was shown, Art. 4, 11, 14), and send their own documents with the
+#: SDK or the CLI.  The session middleware (auth.py) refuses their state-changing requests.
+READ_ONLY_ROLES = ("court", "europol", "content_provider")
 
 
 def _e(value: object) -> str:
@@ -72,10 +77,11 @@ def login_page(
 
 
 def _header(cat: Catalogue, me: ParticipantInfo, csrf: str) -> str:
-    who = cat.t("app.signed_in_as", name=me.name, role=cat.t(f"role.{me.role}"))
+    who = cat.t("app.signed_in_as", name=me.name)
+    role = cat.t(f"role.{me.role}")  # a short role line: "court (Art. 9)"
     return f"""<header class="topbar">
 <a class="brand" href="/ui/">{_e(cat.t("app.brand"))}</a>
-<span class="who">{_e(who)}</span>
+<span class="who">{_e(who)} <span id="role-line" class="role-line">{_e(role)}</span></span>
 <span class="clock"><span class="label">{_e(cat.t("clock.label"))}</span>
  <time id="broker-now" class="broker-now"></time> <span id="clock-speed"></span></span>
 <span id="live-status" class="live" role="status">{_e(cat.t("app.live.connecting"))}</span>
@@ -127,10 +133,25 @@ def _issue_form(cat: Catalogue) -> str:
     return _section(cat, "issue", "issue.title", inner)
 
 
+def _view(me: ParticipantInfo) -> str:
+    return "reader" if me.role in READ_ONLY_ROLES else me.role
+
+
+def _read_only_note(cat: Catalogue, me: ParticipantInfo) -> str:
+    """What a court, Europol or a content provider sees here, and where it signs instead."""
+    return (
+        f'<p id="read-only-note" class="read-only">{_e(cat.t(f"readonly.scope.{me.role}"))} '
+        f"{_e(cat.t('readonly.no_signing'))}</p>"
+    )
+
+
 def dashboard_page(cat: Catalogue, *, me: ParticipantInfo, csrf: str) -> str:
-    """The dashboard shell of ``me``'s role: authority, platform or facilitator."""
+    """The dashboard shell of ``me``'s role: authority, platform, facilitator or a reader."""
     parts = [_header(cat, me, csrf), '<main id="main" tabindex="-1">']
-    if me.role == "authority":
+    if me.role in READ_ONLY_ROLES:
+        inner = _read_only_note(cat, me) + _loading(cat, "orders-table")
+        parts.append(_section(cat, "orders", "orders.readable", inner, "wide"))
+    elif me.role == "authority":
         parts += [
             _section(cat, "orders", "orders.title", _loading(cat, "orders-table"), "wide"),
             _issue_form(cat),
@@ -160,7 +181,7 @@ def dashboard_page(cat: Catalogue, *, me: ParticipantInfo, csrf: str) -> str:
             _section(cat, "orders", "orders.all", _loading(cat, "orders-table"), "wide"),
         ]
     parts.append("</main>")
-    data = {"page": "dashboard", "role": me.role, "participant": me.id}
+    data = {"page": "dashboard", "role": me.role, "participant": me.id, "view": _view(me)}
     return _document(cat, title=cat.t("app.title"), body="\n".join(parts), csrf=csrf, data=data)
 
 
@@ -170,10 +191,12 @@ def order_page(cat: Catalogue, *, me: ParticipantInfo, csrf: str, order_id: str)
 <main id="main" tabindex="-1">
 <p><a href="/ui/">{_e(cat.t("app.back"))}</a></p>
 <h1 id="order-title">{_e(order_id)}</h1>
+{_read_only_note(cat, me) if me.role in READ_ONLY_ROLES else ""}
 {_section(cat, "summary", "history.summary", '<dl id="order-summary"></dl>')}
 {_section(cat, "history", "history.events", _loading(cat, "history-table"), "wide")}
 </main>"""
     data = {"page": "order", "role": me.role, "participant": me.id, "order": order_id}
+    data["view"] = _view(me)
     return _document(cat, title=order_id, body=body, csrf=csrf, data=data)
 
 

@@ -1,7 +1,9 @@
 """The dashboard's routes under ``/ui``: pages, JSON for the page's script, live events.
 
 Reads go through the same read services as the API (services/queries.py: a
-participant sees only its own orders, a facilitator everything).  Documents
+participant sees only its own orders, a facilitator everything; a court, Europol or a
+content provider exactly what ``GET /v1/orders`` and the history give it, Art. 11(2)
+withholding included, read-only: auth.py refuses its writes).  Documents
 signed in the browser are posted to ``/ui/api/orders[/{id}/{document}]`` and
 recorded by exactly the services behind ``POST /v1/orders[/{id}/{document}]``:
 same verification, same events, same receipts; only the caller is authenticated

@@ -58,6 +58,22 @@ class TestWebSocketFeed:
             assert live["kind"] == "acknowledgement_received"
             assert live["seq"] == 6
 
+    async def test_a_court_follows_the_orders_of_its_member_state(self, broker: Any) -> None:
+        """TCO Art. 9: a court's feed carries the orders it may read (issued in, or hosted
+        in, its Member State), live and replayed; another Member State's order not."""
+        b = await broker()
+        headers = b.parties["de-court"].headers
+        async with b.client.ws_connect("/v1/feed", headers=headers) as ws:
+            await b.issue("fr-ocrim", "hsp-gamma")  # FR issues, hosted in FR: not for it
+            german = await b.issue("de-bka", "hsp-alpha")  # DE issues (host IE)
+            first = await _next_event(ws)
+            assert (first["kind"], first["order_id"]) == ("order_received", german["order_id"])
+            assert (await _next_event(ws))["kind"] == "order_delivered"
+        replay = (await b.get("/v1/events?after=0&limit=50", party="de-court")).body["events"]
+        assert {e["order_id"] for e in replay} == {german["order_id"]}
+        listed = (await b.get("/v1/orders", party="de-court")).body["orders"]
+        assert [o["order_id"] for o in listed] == [german["order_id"]]  # the same orders
+
     async def test_feed_needs_authentication(self, broker: Any) -> None:
         """No token, no feed."""
         b = await broker()

@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from conftest import Broker, BrokerFactory, ParticipantSpec, register_demo
+from lifecycle_helpers import lifecycle_doc, post, removed
 from sqlmodel import select
 
 from perci_schemas import jws
@@ -84,7 +85,6 @@ class TestSessions:
         [
             ("de-bka", "es-cgi", True, 401),  # someone else's token
             ("de-bka", "de-bka", False, 403),  # no double-submit token
-            ("de-court", "de-court", True, 403),  # a role without a dashboard view
         ],
     )
     async def test_sign_in_is_refused(
@@ -195,6 +195,152 @@ class TestVisibility:
         page = await client.get(f"/ui/orders/{theirs['order_id']}")
         assert page.status == 404
         assert page.content_type == "text/html"
+
+
+READERS = ("de-court", "europol", "cp-demo")
+
+
+async def reader_orders(b: Broker) -> dict[str, dict[str, Any]]:
+    """Orders a court, Europol and a content provider read (or must not), set up via /v1.
+
+    ``annulled``: DE -> IE; the HSP informs cp-demo without a copy of the order (Art.
+    11(2)); de-court annuls it, which Europol is shown (Art. 9). ``copied``: DE -> IE; the
+    HSP gives cp-demo a copy. ``foreign``: FR -> FR, neither the DE court's nor anyone else's.
+    """
+    annulled = await b.issue("de-bka", "hsp-alpha")
+    copied = await b.issue("de-bka", "hsp-alpha")
+    foreign = await b.issue("fr-ocrim", "hsp-gamma")
+    for order, copy in ((annulled, False), (copied, True)):
+        assert (await removed(b, order, reinstatable=True)).status == 201
+        info = lifecycle_doc(
+            b, "hsp-alpha", "content_provider_information", order,
+            content_provider_id="cp-demo", information="Removed by order.", copy_of_order=copy,
+        )  # fmt: skip
+        reply = await post(b, order, "content-provider-information", "hsp-alpha", info)
+        assert reply.status == 201, reply.body
+    annul = lifecycle_doc(
+        b, "de-court", "court_annulment", annulled, target="order",
+        court="Verwaltungsgericht Wiesbaden", judgment_reference="6 K 1234/26.WI",
+    )  # fmt: skip
+    reply = await post(b, annulled, "court-annulment", "de-court", annul)
+    assert reply.status == 201, reply.body
+    return {"annulled": annulled, "copied": copied, "foreign": foreign}
+
+
+def without_document(view: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in view.items() if k != "document"}
+
+
+class TestReadOnlyRoles:
+    async def test_readers_see_exactly_what_the_api_gives_them(
+        self, broker: BrokerFactory, aiohttp_client: ClientFactory
+    ) -> None:
+        """Court (Art. 9), Europol and the content provider (Art. 4, 11) sign in and read
+        the orders, order views and histories GET /v1 gives them with their tokens: no more."""
+        b = await broker()
+        orders = await reader_orders(b)
+        ids = {name: order["order_id"] for name, order in orders.items()}
+        expected = {
+            "de-court": {ids["annulled"], ids["copied"]},  # its Member State's, not FR's
+            "europol": {ids["annulled"]},  # shown the annulment (Art. 9)
+            "cp-demo": {ids["annulled"], ids["copied"]},  # informed by the HSP (Art. 11)
+        }
+        for reader in READERS:
+            client, _ = await sign_in(aiohttp_client, b, reader)
+            cookies = client.session.cookie_jar.filter_cookies(client.make_url("/ui/"))
+            assert "perci_session" in cookies
+            page = await (await client.get("/ui/")).text()
+            assert 'data-view="reader"' in page
+            assert 'id="read-only-note"' in page
+            assert 'id="issue-form"' not in page
+            assert 'id="key-file"' not in page  # nothing to sign here
+            state_reply = await client.get("/ui/api/state")
+            assert state_reply.status == 200
+            state = await json_of(state_reply)
+            assert state["me"]["role"] == b.parties[reader].role
+            api = (await b.get("/v1/orders", party=reader)).body["orders"]
+            assert state["orders"] == [without_document(o) for o in api], reader
+            assert {o["order_id"] for o in state["orders"]} == expected[reader], reader
+            for order_id in expected[reader]:
+                reply = await client.get(f"/ui/api/orders/{order_id}")
+                assert reply.status == 200
+                shown = await json_of(reply)
+                assert shown["order"] == await b.order(order_id, party=reader)
+                events = [{k: v for k, v in e.items() if k != "receipt"} for e in shown["events"]]
+                assert events == await b.history(order_id, party=reader), reader
+                assert (await client.get(f"/ui/orders/{order_id}")).status == 200
+            for order_id in set(ids.values()) - expected[reader]:
+                assert (await client.get(f"/ui/api/orders/{order_id}")).status == 404
+                assert (await client.get(f"/ui/orders/{order_id}")).status == 404
+
+    async def test_the_content_provider_gets_no_order_before_the_hsps_copy(
+        self, broker: BrokerFactory, aiohttp_client: ClientFactory
+    ) -> None:
+        """Art. 11(2): without the HSP's copy, no dashboard JSON carries the order document;
+        with it, the content provider gets the document exactly as from the API."""
+        b = await broker()
+        orders = await reader_orders(b)
+        client, _ = await sign_in(aiohttp_client, b, "cp-demo")
+        withheld = orders["annulled"]
+        document = (await b.order(withheld["order_id"], party="de-bka"))["document"]
+        assert document
+        state = await client.get("/ui/api/state")
+        assert document not in await state.text()
+        reply = await client.get(f"/ui/api/orders/{withheld['order_id']}")
+        assert reply.status == 200
+        text = await reply.text()
+        assert document not in text
+        assert json.loads(text)["order"]["document"] is None
+        copied = orders["copied"]
+        shown = await json_of(await client.get(f"/ui/api/orders/{copied['order_id']}"))
+        assert shown["order"]["document"] == copied["document"]
+
+    @pytest.mark.parametrize("reader", READERS)
+    async def test_readers_change_nothing_through_the_dashboard(
+        self, broker: BrokerFactory, aiohttp_client: ClientFactory, reader: str
+    ) -> None:
+        """Every state-changing dashboard route but sign-out is refused with problem+json
+        403 (their own documents go through the SDK or the CLI); sign-out works."""
+        b = await broker()
+        order = await b.issue("de-bka", "hsp-alpha")
+        client, csrf = await sign_in(aiohttp_client, b, reader)
+        headers = {"X-CSRF-Token": csrf}
+        for path, body in (
+            ("/ui/api/orders", {"jws": "a.b.c"}),
+            ("/ui/api/drafts/removal_order", {"hsp_id": "hsp-alpha"}),
+            (f"/ui/api/orders/{order['order_id']}/court-annulment", {"jws": "a.b.c"}),
+            (f"/ui/api/orders/{order['order_id']}/complaint", {"jws": "a.b.c"}),
+        ):
+            reply = await client.post(path, json=body, headers=headers)
+            assert reply.status == 403, path
+            assert reply.content_type == "application/problem+json"
+            assert (await json_of(reply))["code"] == "forbidden"
+        history = await b.history(order["order_id"], party="de-bka")
+        assert [e["actor"] for e in history if e["actor"] == reader] == []
+        done = await client.post("/ui/logout", data={"csrf_token": csrf}, allow_redirects=False)
+        assert done.status == 303
+        assert (await client.get("/ui/api/state")).status == 401
+
+    async def test_the_readers_stream_carries_what_their_feed_carries(
+        self, broker: BrokerFactory, aiohttp_client: ClientFactory
+    ) -> None:
+        """Live updates: each reader's event stream gives the events GET /v1/events gives it."""
+        b = await broker()
+        await reader_orders(b)
+        for reader in READERS:
+            feed = (await b.get("/v1/events?after=0", party=reader)).body["events"]
+            assert feed, reader
+            client, _ = await sign_in(aiohttp_client, b, reader)
+            reply = await client.get("/ui/events?after=0")
+            assert reply.content_type == "text/event-stream"
+            seqs: list[int] = []
+            async with asyncio.timeout(5):
+                while not seqs or seqs[-1] < feed[-1]["seq"]:
+                    line = (await reply.content.readline()).decode().strip()
+                    if line.startswith("id: "):
+                        seqs.append(int(line[4:]))
+            reply.close()
+            assert seqs == [e["seq"] for e in feed], reader
 
 
 class TestBrowserSignedDocuments:

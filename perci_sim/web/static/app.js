@@ -123,18 +123,22 @@ function table(headers, rows, caption = "") {
   return `<table>${cap}<thead><tr>${head}</tr></thead><tbody>${rows.join("")}</tbody></table>`;
 }
 
+/** The party columns of an order row: the HSP, the authority, or (a reader's view) both. */
+const PARTY_COLUMNS = { hsp: ["hsp_id"], authority: ["authority_id"], both: ["authority_id", "hsp_id"] };
+const PARTY_HEADERS = { hsp: ["orders.hsp"], authority: ["orders.authority"], both: ["orders.authority", "orders.hsp"] };
+
 function orderRow(order, { actions = "", party = "hsp" } = {}) {
-  const other = party === "hsp" ? order.hsp_id : order.authority_id;
+  const parties = PARTY_COLUMNS[party].map((member) => `<td>${esc(order[member])}</td>`).join("");
   const breached = order.state === "overdue" || order.state === "executed_late";
   const emergency = order.emergency ? ` <span class="tag">${esc(t("orders.emergency"))}</span>` : "";
   return `<tr data-order="${esc(order.order_id)}" class="${breached ? "breached" : ""}">
 <td class="ref"><a href="/ui/orders/${esc(order.order_id)}" data-focus="open:${esc(order.order_id)}">${esc(order.reference_number)}</a>${emergency}</td>
-<td>${esc(other)}</td><td>${stateBadge(order.state)}</td>
+${parties}<td>${stateBadge(order.state)}</td>
 <td class="col-received">${timeHtml(order.received_at)}</td><td>${countdownHtml(order)}</td>${actions}</tr>`;
 }
 
 function ordersTable(orders, party, withActions = false) {
-  const headers = ["orders.reference", party === "hsp" ? "orders.hsp" : "orders.authority"];
+  const headers = ["orders.reference", ...PARTY_HEADERS[party]];
   headers.push("orders.state", "orders.received", "orders.time_left");
   if (withActions) headers.push("orders.actions");
   const rows = orders.map((o) => orderRow(o, { party, actions: withActions ? inboxActions(o) : "" }));
@@ -174,6 +178,11 @@ function renderDashboard() {
   const role = state.me.role;
   const speed = document.getElementById("clock-speed");
   speed.textContent = state.clock.speed === 1 ? t("clock.real_time") : t("clock.speed", { speed: state.clock.speed });
+  if (document.body.dataset.view === "reader") {
+    // Court, Europol, content provider: the orders the API lets them read, nothing to sign.
+    put("orders-table", ordersTable(state.orders, "both"));
+    return;
+  }
   put("figures-table", figuresTable(state.figures));
   if (role === "authority") {
     put("orders-table", ordersTable(state.orders, "hsp"));
@@ -255,6 +264,8 @@ function renderOrder(data) {
     ["orders.received", timeHtml(order.received_at)],
     ["orders.time_left", countdownHtml(order)],
   ];
+  // A content provider before the HSP's copy (Art. 11(2)): the broker withholds the order.
+  if (order.document === null) rows.push(["orders.document", esc(t("orders.document_withheld"))]);
   put("order-summary", rows.map(([k, v]) => `<dt>${esc(t(k))}</dt><dd>${v}</dd>`).join(""));
   const events = data.events.map((e) => {
     const signer = e.document ? esc(jwsHeader(e.document).kid) : esc(t("history.broker"));
