@@ -93,6 +93,33 @@ async def postgres_database() -> AsyncIterator[str]:
         await admin.close()
 
 
+@asynccontextmanager
+async def opened_database(kind: str, tmp_path: Path) -> AsyncIterator[Database]:
+    """A fresh, migrated database of ``kind``: ``memory`` or ``file`` SQLite, ``postgresql``."""
+    if kind == "postgresql":
+        async with postgres_database() as url:
+            database = await open_database(url)
+            try:
+                yield database
+            finally:
+                await database.close()
+        return
+    url = (
+        "sqlite+aiosqlite:///:memory:"
+        if kind == "memory"
+        else f"sqlite+aiosqlite:///{tmp_path / 'nested' / 'perci.db'}"
+    )
+    database = await open_database(url)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+#: The durable backends: file SQLite and PostgreSQL (skipped without a server).
+DURABLE = ["file", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """With the brokers on PostgreSQL, skip the tests that open their SQLite file."""
     if os.environ.get(BROKER_BACKEND_ENV, "sqlite") != "postgresql":

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import postgres_database
+from conftest import DURABLE, opened_database
 from sqlalchemy import event, func
 from sqlmodel import col, select
 
-from perci_sim.storage.db import Database, open_database
+from perci_sim.storage.db import Database
 from perci_sim.storage.log import append_event, verify_log
 from perci_sim.storage.models import Event
 
@@ -27,17 +27,10 @@ NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 WRITERS = 40
 
 
-@pytest.fixture(params=["file", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=DURABLE)
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param == "postgresql":
-        async with postgres_database() as url:
-            database = await open_database(url)
-            yield database
-            await database.close()
-        return
-    database = await open_database(f"sqlite+aiosqlite:///{tmp_path / 'perci.db'}")
-    yield database
-    await database.close()
+    async with opened_database(request.param, tmp_path) as database:
+        yield database
 
 
 class Boom(Exception):

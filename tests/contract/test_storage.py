@@ -10,37 +10,25 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import postgres_database
+from conftest import DURABLE, opened_database
 from sqlmodel import select
 
 from perci_schemas.keys import generate
 from perci_sim.domain.errors import PerciError
 from perci_sim.services.fire_timers import claim_timer
 from perci_sim.storage import registry
-from perci_sim.storage.db import Database, open_database
+from perci_sim.storage.db import Database
 from perci_sim.storage.log import GENESIS_HASH, append_event, verify_log
 from perci_sim.storage.models import Event, ItemUrl, Timer
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "file", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=["memory", *DURABLE])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
     """A fresh database of each kind."""
-    if request.param == "postgresql":
-        async with postgres_database() as url:
-            database = await open_database(url)
-            yield database
-            await database.close()
-        return
-    url = (
-        "sqlite+aiosqlite:///:memory:"
-        if request.param == "memory"
-        else f"sqlite+aiosqlite:///{tmp_path / 'nested' / 'perci.db'}"
-    )
-    database = await open_database(url)
-    yield database
-    await database.close()
+    async with opened_database(request.param, tmp_path) as database:
+        yield database
 
 
 async def _hsp(db: Database, hsp_id: str = "hsp-x", **kwargs: object) -> None:

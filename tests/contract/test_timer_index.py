@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import postgres_database
+from conftest import DURABLE, opened_database
 from sqlalchemy import insert, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, func, select
 
 from perci_sim.services.fire_timers import next_timer_due
-from perci_sim.storage.db import Database, open_database
+from perci_sim.storage.db import Database
 from perci_sim.storage.models import Timer
 
 NOW = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
@@ -35,17 +35,10 @@ QUERIES = {
 }
 
 
-@pytest.fixture(params=["file", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=DURABLE)
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param == "postgresql":
-        async with postgres_database() as url:
-            database = await open_database(url)
-            yield database
-            await database.close()
-        return
-    database = await open_database(f"sqlite+aiosqlite:///{tmp_path / 'perci.db'}")
-    yield database
-    await database.close()
+    async with opened_database(request.param, tmp_path) as database:
+        yield database
 
 
 async def _seed(db: Database) -> None:
