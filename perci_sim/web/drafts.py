@@ -43,6 +43,19 @@ DRAFT_KINDS: dict[str, tuple[str, str]] = {
     "feedback": ("feedback", "feedback"),
     "impossibility": ("impossibility", "impossibility"),
     "clarification": ("clarification", "clarification"),
+    "withdrawal": ("withdrawal", "withdrawal"),
+    "grounds_ceased": ("grounds_ceased", "grounds-ceased"),
+}
+
+#: Who signs each kind (the role the service behind its route requires).
+_SIGNER_ROLE: dict[str, str] = {
+    "removal_order": "authority",
+    "clarification": "authority",
+    "withdrawal": "authority",
+    "acknowledgement": "hsp",
+    "feedback": "hsp",
+    "impossibility": "hsp",
+    "grounds_ceased": "hsp",
 }
 
 Draft = dict[str, Any]
@@ -98,11 +111,11 @@ async def make_draft(
     message_type, action = DRAFT_KINDS[kind]
     if me.role not in ("authority", "hsp"):
         raise Forbidden("only authorities and hosting service providers sign documents")
+    if me.role != _SIGNER_ROLE[kind]:
+        raise Forbidden(f"only a participant of role {_SIGNER_ROLE[kind]!r} signs a {message_type}")
     now = ctx.clock.now()
     me_view = cast(ParticipantView, participant_view(me))
     if kind == "removal_order":
-        if me.role != "authority":
-            raise Forbidden("only a competent authority issues removal orders")
         urls = [u.strip() for u in _text(body, "urls").splitlines() if u.strip()]
         emergency = _text(body, "emergency_justification", required=False) or None
         try:
@@ -146,6 +159,13 @@ async def _order_document(
         return {"order_sha256": jws.document_hash(order["document"])}
     if kind == "clarification":
         return {"clarification": _text(body, "clarification")}
+    if kind == "withdrawal":
+        # As authority_client.AuthorityClient.withdraw builds it.
+        return {"reason": _text(body, "reason")}
+    if kind == "grounds_ceased":
+        # As platform_client.PlatformClient.send_grounds_ceased builds it: ceased now
+        # (broker time); the broker's received_at starts the fresh hour (Art. 3(7)).
+        return {"ceased_at": format_time(now), "explanation": _text(body, "explanation")}
     payload = _payload(order)
     issuer = (await _directory(ctx, order["authority_id"]))["name"]
     if kind == "feedback":

@@ -24,6 +24,7 @@ from sqlmodel import col, select
 from perci_sim.api.drill_injects import INJECTS
 from perci_sim.api.handlers import ORDER_DOCUMENTS, _document_response, _json_body, _jws_body
 from perci_sim.api.keys import BROKER, CLOCK, DATABASE, FEED_HUB, PARTICIPANT
+from perci_sim.domain.states import TRANSITIONS, Trigger
 from perci_sim.services import queries
 from perci_sim.services.errors import NotFound
 from perci_sim.services.issue_order import issue_order
@@ -44,6 +45,10 @@ __all__ = ["routes"]
 _MAX_ORDERS = 20_000
 _STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 _STATIC_NAME = re.compile(r"^[a-z0-9-]+\.(js|css|svg)$")
+#: The states the broker accepts a withdrawal in (the page offers "Withdraw…" there).
+WITHDRAWABLE = sorted(
+    origin.value for origin, out in TRANSITIONS.items() if Trigger.WITHDRAWAL in out
+)
 
 
 def _me(request: web.Request) -> ParticipantInfo:
@@ -127,6 +132,7 @@ async def state(request: web.Request) -> web.Response:
             if p.role == "hsp"
         ]
         body["clarifications"] = await _clarification_requests(request, orders)
+        body["withdrawable"] = WITHDRAWABLE
     if me.role == "hsp":
         body["inbox"] = [_list_view(v) for v in await queries.inbox(db, me)]
     if me.role == "facilitator":

@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from dashboard_harness import Dashboard, browser, dashboard, needs_browser
-
-from authority_client import AuthorityClient
+from dashboard_pages import issue_with_sdk, sign_in
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser
@@ -24,24 +23,8 @@ async def test_a_missed_deadline_turns_the_row_red_live(
 ) -> None:
     """No clock skip: the scaled clock runs past the deadline; the broker's deadline_missed
     reaches the open pages, which mark the order overdue."""
-    page = await browser.new_page(viewport={"width": 1280, "height": 800})
-    page.set_default_timeout(15_000)
-    await page.goto(dashboard.url + "/ui/login")
-    await page.fill("#participant_id", "hsp-alpha")
-    await page.fill("#token", dashboard.token("hsp-alpha"))
-    await page.click("#login-form button")
-    await expect(page.locator("#live-status")).to_have_class(re.compile(r"\bon\b"))
-    async with AuthorityClient.from_credentials(
-        dashboard.credentials("de-bka"), broker_url=dashboard.url
-    ) as authority:
-        order = await authority.prepare_order(
-            hsp_id="hsp-alpha",
-            urls=["https://alpha.example/v/9"],
-            reasons=["a"],
-            details="Calls for attacks",
-            emergency_justification="An attack is under way",
-        )
-        order_id = (await authority.issue_order(order)).order["order_id"]
+    page = await sign_in(browser, dashboard, "hsp-alpha", viewport={"width": 1280, "height": 800})
+    order_id = await issue_with_sdk(dashboard, n=9)
     row = page.locator(f"#inbox-table tr[data-order='{order_id}']")
     await expect(row.locator(".countdown")).to_be_visible()
     await expect(row.locator(".state")).to_have_text("overdue")  # from the broker's event

@@ -21,75 +21,23 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from dashboard_harness import IMAGES, Dashboard, browser, dashboard, needs_browser
+from dashboard_pages import (
+    confirm_signing,
+    countdown_seconds,
+    fill_issue_form,
+    issue_from_form,
+    load_key,
+    sign_in,
+)
 
 from perci_sim.crypto.canonical import canonical_json
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser, BrowserContext, Page
+    from playwright.async_api import Browser
 
 expect = pytest.importorskip("playwright.async_api").expect
 pytestmark = needs_browser
 __all__ = ["browser", "dashboard"]  # fixtures used by the tests below
-
-TIMEOUT_MS = 15_000
-
-
-async def sign_in(context: BrowserContext, dash: Dashboard, participant_id: str) -> Page:
-    """Open the dashboard, sign in with id + token, wait for the live feed."""
-    page = await context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    await page.goto(dash.url + "/ui/")
-    await expect(page).to_have_url(re.compile(r"/ui/login$"))
-    await page.fill("#participant_id", participant_id)
-    await page.fill("#token", dash.token(participant_id))
-    await page.press("#token", "Enter")  # keyboard only
-    await expect(page.locator("#live-status")).to_have_class(re.compile(r"\bon\b"))
-    return page
-
-
-async def load_key(page: Page, dash: Dashboard, participant_id: str) -> None:
-    await page.set_input_files("#key-file", str(dash.credentials(participant_id)))
-    await expect(page.locator("#key-status")).to_contain_text(f"{participant_id}#")
-
-
-async def confirm_signing(page: Page, title: str) -> None:
-    """The "see what you sign" dialog is open on ``title``: sign and send."""
-    dialog = page.locator("dialog#sign-preview")
-    await expect(dialog).to_be_visible()
-    await expect(dialog.locator("h2")).to_contain_text(title)
-    await dialog.get_by_role("button", name="Sign and send").click()
-    await expect(dialog).to_have_count(0)
-
-
-async def fill_issue_form(page: Page, hsp: str, url: str) -> None:
-    await page.select_option("#issue-hsp", hsp)
-    await page.fill("#issue-urls", url)
-    await page.check("input[name=reasons][value=a]")
-    await page.fill("#issue-details", "Calls for attacks on a named group")
-    await page.fill("#issue-emergency", "An attack is being livestreamed")
-
-
-async def issue(page: Page, hsp: str, url: str) -> str:
-    """Issue an emergency order from the authority's form; return its order id."""
-    before = await page.locator("#orders-table tr[data-order]").count()
-    await fill_issue_form(page, hsp, url)
-    await page.click("#issue-form button[type=submit]")
-    await confirm_signing(page, "Removal order")
-    await expect(page.locator("#flash")).to_contain_text("Removal order accepted")
-    await expect(page.locator("#orders-table tr[data-order]")).to_have_count(before + 1)
-    # Newest first.
-    order_id = await page.locator("#orders-table tr[data-order]").first.get_attribute("data-order")
-    assert order_id
-    return order_id
-
-
-async def countdown_seconds(page: Page, table: str, order_id: str) -> int:
-    text = await page.locator(f"#{table} tr[data-order='{order_id}'] .countdown").inner_text()
-    parts = [int(p) for p in re.findall(r"\d+", text)]
-    seconds = 0
-    for part in parts:
-        seconds = seconds * 60 + part
-    return seconds
 
 
 async def test_authority_and_platform_work_orders_through_the_pages(
@@ -107,7 +55,7 @@ async def test_authority_and_platform_work_orders_through_the_pages(
     await load_key(platform, dashboard, "hsp-alpha")
 
     # 1. An order issued from the page reaches the open inbox live, with a running countdown.
-    first = await issue(authority, "hsp-alpha", "https://alpha.example/v/1")
+    first = await issue_from_form(authority, "hsp-alpha", "https://alpha.example/v/1")
     inbox_row = platform.locator(f"#inbox-table tr[data-order='{first}']")
     await expect(inbox_row).to_be_visible()
     # Times in the viewer's zone (Dublin here), the UTC instant on hover.
@@ -132,7 +80,7 @@ async def test_authority_and_platform_work_orders_through_the_pages(
     )
 
     # 3. Annex III (insufficient information) -> the authority clarifies from its page.
-    second = await issue(authority, "hsp-alpha", "https://alpha.example/v/2")
+    second = await issue_from_form(authority, "hsp-alpha", "https://alpha.example/v/2")
     second_row = platform.locator(f"#inbox-table tr[data-order='{second}']")
     await second_row.locator("button[data-action=annex3]").click()
     await platform.select_option("#annex3-reason", "insufficient_information")
@@ -150,7 +98,7 @@ async def test_authority_and_platform_work_orders_through_the_pages(
     await expect(second_row.locator(".state")).to_have_text("delivered")  # a fresh hour
 
     # 4. A third order left unanswered; the facilitator watches; the clock is skipped.
-    third = await issue(authority, "hsp-alpha", "https://alpha.example/v/3")
+    third = await issue_from_form(authority, "hsp-alpha", "https://alpha.example/v/3")
     facilitator_context = await browser.new_context(viewport=desktop, timezone_id="UTC")
     facilitator = await sign_in(facilitator_context, dashboard, "facilitator")
     await expect(facilitator.locator("#orders-table tr[data-order]")).to_have_count(3)

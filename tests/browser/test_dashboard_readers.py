@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from dashboard_harness import IMAGES, Dashboard, browser, dashboard, needs_browser
-
-from authority_client import AuthorityClient
+from dashboard_pages import issue_with_sdk, sign_in
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser
@@ -19,35 +18,14 @@ pytestmark = needs_browser
 __all__ = ["browser", "dashboard"]
 
 
-async def issue(dashboard: Dashboard, authority: str, hsp: str) -> str:
-    """An emergency order issued with the SDK; its order id."""
-    async with AuthorityClient.from_credentials(
-        dashboard.credentials(authority), broker_url=dashboard.url
-    ) as client:
-        order = await client.prepare_order(
-            hsp_id=hsp,
-            urls=[f"https://{hsp}.example/v/1"],
-            reasons=["a"],
-            details="Calls for attacks",
-            emergency_justification="An attack is under way",
-        )
-        return str((await client.issue_order(order)).order["order_id"])
-
-
 async def test_the_court_reads_its_member_states_orders(
     browser: Browser, dashboard: Dashboard
 ) -> None:
     """de-court sees the German order (state, time left) but not the French one, opens the
     order page with its history, and is offered nothing to sign."""
-    german = await issue(dashboard, "de-bka", "hsp-alpha")
-    french = await issue(dashboard, "fr-ocrim", "hsp-gamma")
-    page = await browser.new_page(viewport={"width": 1280, "height": 800})
-    page.set_default_timeout(10_000)
-    await page.goto(dashboard.url + "/ui/login")
-    await page.fill("#participant_id", "de-court")
-    await page.fill("#token", dashboard.token("de-court"))
-    await page.click("#login-form button")
-    await expect(page.locator("#live-status")).to_have_class(re.compile(r"\bon\b"))
+    german = await issue_with_sdk(dashboard, "de-bka", "hsp-alpha")
+    french = await issue_with_sdk(dashboard, "fr-ocrim", "hsp-gamma")
+    page = await sign_in(browser, dashboard, "de-court", viewport={"width": 1280, "height": 800})
     await expect(page.locator("#role-line")).to_have_text("court (Art. 9)")
     await expect(page.locator("#read-only-note")).to_contain_text("SDK")
     row = page.locator(f"#orders-table tr[data-order='{german}']")

@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from dashboard_harness import Dashboard, browser, dashboard, needs_browser
-
-from authority_client import AuthorityClient
+from dashboard_pages import issue_with_sdk, sign_in
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser
@@ -18,33 +17,13 @@ pytestmark = needs_browser
 __all__ = ["browser", "dashboard"]
 
 
-async def _issue(dashboard: Dashboard, n: int) -> str:
-    async with AuthorityClient.from_credentials(
-        dashboard.credentials("de-bka"), broker_url=dashboard.url
-    ) as authority:
-        order = await authority.prepare_order(
-            hsp_id="hsp-alpha",
-            urls=[f"https://alpha.example/v/{n}"],
-            reasons=["a"],
-            details="Calls for attacks",
-            emergency_justification="An attack is under way",
-        )
-        return str((await authority.issue_order(order)).order["order_id"])
-
-
 async def test_the_inbox_keeps_updating_after_a_broker_restart(
     browser: Browser, dashboard: Dashboard
 ) -> None:
     """Stop the broker under an open page, start it again: the page goes live and updates."""
-    page = await browser.new_page()
-    page.set_default_timeout(15_000)
-    await page.goto(dashboard.url + "/ui/login")
-    await page.fill("#participant_id", "hsp-alpha")
-    await page.fill("#token", dashboard.token("hsp-alpha"))
-    await page.click("#login-form button")
+    page = await sign_in(browser, dashboard, "hsp-alpha")
     live = page.locator("#live-status")
-    await expect(live).to_have_class(re.compile(r"\bon\b"))
-    first = await _issue(dashboard, 1)
+    first = await issue_with_sdk(dashboard, n=1)
     await expect(page.locator(f"#inbox-table tr[data-order='{first}']")).to_be_visible()
 
     await dashboard.stop()
@@ -52,7 +31,7 @@ async def test_the_inbox_keeps_updating_after_a_broker_restart(
     await dashboard.start()  # same port, same home: same broker key, so the session holds
     # Issued before the page has reconnected (it retries every 2 s): it arrives by the
     # replay from Last-Event-ID, or live; either way without reloading the page.
-    second = await _issue(dashboard, 2)
+    second = await issue_with_sdk(dashboard, n=2)
     await expect(live).to_have_class(re.compile(r"\bon\b"))
     await expect(page.locator(f"#inbox-table tr[data-order='{second}']")).to_be_visible()
     await expect(page.locator("#inbox-table tr[data-order]")).to_have_count(2)

@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -343,6 +344,45 @@ class TestReadOnlyRoles:
             assert seqs == [e["seq"] for e in feed], reader
 
 
+async def _outsider_refused_as_by_the_api(
+    aiohttp_client: ClientFactory,
+    b: Broker,
+    outsider: str,
+    kind: str,
+    body: dict[str, Any],
+    document: dict[str, Any],
+    submit_path: str,
+) -> None:
+    """A party of another order gets no draft (404), and its own signed document sent
+    through the page is refused exactly as the same document sent to /v1."""
+    other, csrf = await sign_in(aiohttp_client, b, outsider)
+    headers = {"X-CSRF-Token": csrf}
+    foreign = await other.post(f"/ui/api/drafts/{kind}", json=body, headers=headers)
+    assert foreign.status == 404
+    assert foreign.content_type == "application/problem+json"
+    forged = {**document, "sender": outsider}
+    refused = await other.post(
+        submit_path, json={"jws": b.parties[outsider].sign(forged)}, headers=headers
+    )
+    assert refused.content_type == "application/problem+json"
+    fresh = {**forged, "message_id": b._common(outsider, kind)["message_id"]}
+    by_api = await b.post_document(
+        submit_path.replace("/ui/api/", "/v1/"), party=outsider, document=fresh
+    )
+    assert refused.status in (403, 404)
+    code = (await json_of(refused))["code"]
+    assert (refused.status, code) == (by_api.status, by_api.body["code"])
+
+
+async def _wrong_role_refused(
+    aiohttp_client: ClientFactory, b: Broker, party: str, kind: str, body: dict[str, Any]
+) -> None:
+    """A role that does not sign ``kind`` gets no draft of it (403)."""
+    client, csrf = await sign_in(aiohttp_client, b, party)
+    refused = await client.post(f"/ui/api/drafts/{kind}", json=body, headers={"X-CSRF-Token": csrf})
+    assert refused.status == 403
+
+
 class TestBrowserSignedDocuments:
     async def test_a_drafted_order_signed_by_the_party_is_recorded_as_sent(
         self, broker: BrokerFactory, aiohttp_client: ClientFactory
@@ -399,6 +439,112 @@ class TestBrowserSignedDocuments:
         )
         assert right.status == 201
         assert (await json_of(right))["order"]["state"] == "acknowledged"
+
+    async def test_a_withdrawal_drafted_and_signed_in_the_browser_withdraws_the_order(
+        self, broker: BrokerFactory, aiohttp_client: ClientFactory
+    ) -> None:
+        """The authority's withdrawal: drafted as authority_client's ``withdraw`` builds it,
+        signed by its key, posted with the session; the order is withdrawn, the state lists
+        where "Withdraw…" is offered, and another authority is refused as by /v1."""
+        b = await broker()
+        order = await b.issue("de-bka", "hsp-alpha")
+        oid = order["order_id"]
+        client, csrf = await sign_in(aiohttp_client, b, "de-bka")
+        headers = {"X-CSRF-Token": csrf}
+        state = await json_of(await client.get("/ui/api/state"))
+        assert state["withdrawable"] == [
+            "acknowledged", "clarification_requested", "delivered", "overdue",
+            "suspended_force_majeure",
+        ]  # fmt: skip
+        body = {"order_id": oid, "reason": "  Already removed by another order  "}
+        reply = await client.post("/ui/api/drafts/withdrawal", json=body, headers=headers)
+        draft = await json_of(reply)
+        assert reply.status == 200, draft
+        document = draft["document"]
+        assert sorted(document) == [
+            "message_id", "message_type", "order_id", "reason", "sender", "sent_at",
+        ]  # fmt: skip
+        assert document["sender"] == "de-bka"
+        assert document["message_type"] == draft["message_type"] == "withdrawal"
+        assert document["order_id"] == oid
+        assert document["reason"] == "Already removed by another order"
+        assert draft["submit_path"] == f"/ui/api/orders/{oid}/withdrawal"
+        no_reason = await client.post(
+            "/ui/api/drafts/withdrawal", json={"order_id": oid, "reason": " "}, headers=headers
+        )
+        assert no_reason.status == 422
+
+        # Another authority: no draft of an order it did not issue, and its signed
+        # withdrawal is refused exactly as POST /v1/orders/{id}/withdrawal refuses it.
+        await _outsider_refused_as_by_the_api(
+            aiohttp_client, b, "fr-ocrim", "withdrawal", body, document, draft["submit_path"]
+        )
+        await _wrong_role_refused(aiohttp_client, b, "hsp-alpha", "withdrawal", body)
+        assert (await b.order(oid, party="de-bka"))["state"] == "delivered"
+
+        token = b.parties["de-bka"].sign(document)
+        sent = await client.post(draft["submit_path"], json={"jws": token}, headers=headers)
+        answer = await json_of(sent)
+        assert sent.status == 201, answer
+        assert answer["order"]["state"] == "withdrawn"
+        receipt = await b.verify_broker_jws(answer["receipt"], "receipt")
+        assert receipt["document_sha256"] == jws.document_hash(token)
+        history = await b.history(oid, party="de-bka")
+        assert history[-1]["kind"] == "withdrawal_received"
+        assert history[-1]["data"]["reason"] == "Already removed by another order"
+        assert (await b.order(oid, party="hsp-alpha"))["state"] == "withdrawn"
+
+    async def test_grounds_ceased_signed_in_the_browser_gives_a_fresh_hour(
+        self, broker: BrokerFactory, aiohttp_client: ClientFactory
+    ) -> None:
+        """Art. 3(7): after an Annex III for force majeure, the HSP's grounds-ceased notice
+        (drafted as platform_client's ``send_grounds_ceased`` builds it) puts the order back
+        in ``delivered`` with a new deadline; another HSP is refused as by /v1."""
+        b = await broker()
+        order = await b.issue("de-bka", "hsp-alpha")
+        oid = order["order_id"]
+        suspended = await b.post_document(
+            f"/v1/orders/{oid}/impossibility", party="hsp-alpha", document=b.impossibility(order)
+        )
+        assert suspended.body["order"]["state"] == "suspended_force_majeure", suspended.body
+        await b.advance(minutes=90)
+        client, csrf = await sign_in(aiohttp_client, b, "hsp-alpha")
+        headers = {"X-CSRF-Token": csrf}
+        inbox = (await json_of(await client.get("/ui/api/state")))["inbox"]
+        assert [o["state"] for o in inbox if o["order_id"] == oid] == ["suspended_force_majeure"]
+        body = {"order_id": oid, "explanation": "Power restored."}
+        reply = await client.post("/ui/api/drafts/grounds_ceased", json=body, headers=headers)
+        draft = await json_of(reply)
+        assert reply.status == 200, draft
+        document = draft["document"]
+        assert sorted(document) == [
+            "ceased_at", "explanation", "message_id", "message_type", "order_id", "sender",
+            "sent_at",
+        ]  # fmt: skip
+        assert document["sender"] == "hsp-alpha"
+        assert document["message_type"] == draft["message_type"] == "grounds_ceased"
+        assert document["ceased_at"] == document["sent_at"] == b.iso(b.clock.now())
+        assert document["explanation"] == "Power restored."
+        assert draft["submit_path"] == f"/ui/api/orders/{oid}/grounds-ceased"
+
+        # Another HSP: no draft, and its signed notice is refused as /v1 refuses it.
+        await _outsider_refused_as_by_the_api(
+            aiohttp_client, b, "hsp-beta", "grounds_ceased", body, document, draft["submit_path"]
+        )
+        await _wrong_role_refused(aiohttp_client, b, "de-bka", "grounds_ceased", body)
+
+        token = b.parties["hsp-alpha"].sign(document)
+        sent = await client.post(draft["submit_path"], json={"jws": token}, headers=headers)
+        answer = await json_of(sent)
+        assert sent.status == 201, answer
+        now = b.clock.now()
+        restarted = answer["order"]
+        assert restarted["state"] == "delivered"
+        assert restarted["deadline_at"] == b.iso(now + timedelta(hours=1))
+        assert restarted["deadline_at"] != order["deadline_at"]
+        assert (await b.order(oid, party="de-bka"))["deadline_at"] == restarted["deadline_at"]
+        history = await b.history(oid, party="hsp-alpha")
+        assert history[-1]["kind"] == "grounds_ceased_received"
 
     async def test_the_signing_preview_module_is_served(
         self, broker: BrokerFactory, aiohttp_client: ClientFactory

@@ -137,11 +137,12 @@ ${parties}<td>${stateBadge(order.state)}</td>
 <td class="col-received">${timeHtml(order.received_at)}</td><td>${countdownHtml(order)}</td>${actions}</tr>`;
 }
 
-function ordersTable(orders, party, withActions = false) {
+/** ``actions``: null (no column) or order -> the row's actions cell. */
+function ordersTable(orders, party, actions = null) {
   const headers = ["orders.reference", ...PARTY_HEADERS[party]];
   headers.push("orders.state", "orders.received", "orders.time_left");
-  if (withActions) headers.push("orders.actions");
-  const rows = orders.map((o) => orderRow(o, { party, actions: withActions ? inboxActions(o) : "" }));
+  if (actions) headers.push("orders.actions");
+  const rows = orders.map((o) => orderRow(o, { party, actions: actions ? actions(o) : "" }));
   return table(headers, rows);
 }
 
@@ -159,6 +160,16 @@ function inboxActions(order) {
     parts.push(button("disabled", order, "inbox.feedback_disabled"));
     parts.push(button("annex3", order, "inbox.impossibility"));
   }
+  // Art. 3(7): the force majeure is over; the order gets a fresh hour.
+  if (order.state === "suspended_force_majeure") parts.push(button("grounds", order, "inbox.grounds_ceased"));
+  return `<td class="actions"><div class="buttons">${parts.join("")}</div></td>`;
+}
+
+/** The authority's actions on an order it issued: withdraw it while the broker accepts a
+ * withdrawal (the states of /ui/api/state's ``withdrawable``, from domain/states.py). */
+function authorityActions(order) {
+  const parts = [];
+  if ((state.withdrawable ?? []).includes(order.state)) parts.push(button("withdraw", order, "orders.withdraw"));
   return `<td class="actions"><div class="buttons">${parts.join("")}</div></td>`;
 }
 
@@ -185,14 +196,14 @@ function renderDashboard() {
   }
   put("figures-table", figuresTable(state.figures));
   if (role === "authority") {
-    put("orders-table", ordersTable(state.orders, "hsp"));
+    put("orders-table", ordersTable(state.orders, "hsp", authorityActions));
     renderClarifications(state.clarifications);
     const select = document.getElementById("issue-hsp");
     if (select && !select.options.length) {
       select.innerHTML = state.hsps.map((h) => `<option value="${esc(h.id)}">${esc(h.name)} (${esc(h.id)})</option>`).join("");
     }
   } else if (role === "hsp") {
-    put("inbox-table", ordersTable(state.inbox, "authority", true));
+    put("inbox-table", ordersTable(state.inbox, "authority", inboxActions));
     put("orders-table", ordersTable(state.orders, "authority"));
   } else {
     renderFacilitator();
@@ -426,7 +437,49 @@ async function onClick(event) {
     await signAndSend("feedback", { order_id: orderId, measure }, (doc) => sameOrder(doc) && doc.section_b.measure === measure);
   } else if (target.dataset.action === "annex3") {
     openAnnex3(orderId);
+  } else if (target.dataset.action === "grounds") {
+    // One click, then the document in the dialog; the explanation is the page's standard text.
+    const explanation = t("grounds.explanation");
+    await signAndSend("grounds_ceased", { order_id: orderId, explanation }, (doc) =>
+      sameOrder(doc) && doc.explanation === explanation,
+    );
+  } else if (target.dataset.action === "withdraw") {
+    openWithdraw(orderId);
   }
+}
+
+function openWithdraw(orderId) {
+  let dialog = document.getElementById("withdraw");
+  if (!dialog) {
+    dialog = document.createElement("dialog");
+    dialog.id = "withdraw";
+    dialog.setAttribute("aria-labelledby", "withdraw-h");
+    dialog.innerHTML = `<form method="dialog" class="stack">
+<h2 id="withdraw-h">${esc(t("withdraw.title"))}</h2><p class="order-ref"></p>
+<label for="withdraw-reason">${esc(t("withdraw.reason"))}</label><textarea id="withdraw-reason" name="reason" rows="3" required></textarea>
+<div class="row"><button type="submit" value="send" id="withdraw-send">${esc(t("withdraw.submit"))}</button>
+<button type="button" value="cancel" id="withdraw-cancel" class="secondary">${esc(t("withdraw.cancel"))}</button></div></form>`;
+    document.body.append(dialog);
+    dialog.querySelector("#withdraw-cancel").addEventListener("click", () => dialog.close());
+    dialog.querySelector("form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const id = dialog.dataset.order;
+      const reason = new FormData(event.target).get("reason").trim();
+      const result = await signAndSend("withdrawal", { order_id: id, reason }, (doc) => doc.order_id === id && doc.reason === reason);
+      if (result) {
+        dialog.close();
+        event.target.reset();
+      }
+    });
+    // Back to the button that opened it (found by its key; gone once the order is withdrawn).
+    dialog.addEventListener("close", () =>
+      document.querySelector(`[data-focus="withdraw:${CSS.escape(dialog.dataset.order)}"]`)?.focus(),
+    );
+  }
+  dialog.dataset.order = orderId;
+  dialog.querySelector(".order-ref").textContent = referenceOf(orderId);
+  dialog.showModal();
+  dialog.querySelector("#withdraw-reason").focus();
 }
 
 function openAnnex3(orderId) {

@@ -6,7 +6,7 @@
 // (the very object it then signs, frozen so nothing can change it in between), a summary
 // read from that object, and the SHA-256 of its RFC 8785 canonical JSON: the bytes the
 // signature covers, and the fingerprint the broker records as the event's payload_sha256.
-import { esc, t } from "./common.js";
+import { esc, formatLocal, t } from "./common.js";
 import { canonicalJson } from "./sign.js";
 
 /** Freeze ``value`` and everything in it: what is shown is what is signed. */
@@ -52,6 +52,11 @@ export function summary(kind, doc, referenceOf) {
     if (b.clarification_required) rows.push(["confirm.clarification_required", b.clarification_required]);
   } else if (kind === "clarification") {
     rows.push(["confirm.clarification", doc.clarification]);
+  } else if (kind === "withdrawal") {
+    rows.push(["confirm.withdrawal_reason", doc.reason]);
+  } else if (kind === "grounds_ceased") {
+    rows.push(["confirm.ceased_at", formatLocal(Date.parse(doc.ceased_at))]);
+    rows.push(["confirm.explanation", doc.explanation]);
   }
   return rows;
 }
