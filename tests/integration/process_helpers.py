@@ -1,9 +1,11 @@
-"""For tests that run the broker as a process: a free port, and its health check."""
+"""For tests that run the broker as a process: a free port, its health check, its stop."""
 
 from __future__ import annotations
 
 import json
+import signal
 import socket
+import subprocess
 import urllib.request
 
 
@@ -22,3 +24,16 @@ def healthy(url: str) -> bool:
             return resp.status == 200 and json.load(resp).get("status") == "ok"
     except (OSError, ValueError):
         return False
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> int:
+    """Ctrl-C a broker process (a clean shutdown); kill it if it has not exited in
+    ``timeout`` seconds.  Returns its exit status."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout)
+    return process.returncode

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
-from process_helpers import free_port, healthy
+from process_helpers import free_port, healthy, stop_process
 
 from perci_schemas import jws, load_example
 
@@ -104,18 +103,6 @@ def _ok(result: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(result.stdout)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> int:
-    """Ctrl-C the process; kill it when it has not exited after STOP_TIMEOUT."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT)
-    return process.returncode
-
-
 @pytest.fixture(scope="module", name="setup")
 def _setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     root = tmp_path_factory.mktemp("cli-processes")
@@ -150,7 +137,7 @@ def _setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             time.sleep(0.1)
         yield setup
     finally:
-        code = _stop(process)
+        code = stop_process(process, STOP_TIMEOUT)
     assert code == 0, f"perci-sim serve exited {code} on SIGINT:\n{setup.log_text()}"
 
 
@@ -250,7 +237,7 @@ def test_daemon_executes_one_order_and_exits(setup: Setup, tmp_path: Path) -> No
         assert code == 0, err.read_text()
         assert out.read_text().strip() == "handled 1 order round(s)"
     finally:
-        _stop(daemon)
+        stop_process(daemon, STOP_TIMEOUT)
 
     deadline = time.monotonic() + 10.0
     while (state := _ok(authority(setup, "es-cgi", "status", order_id, "--json"))["state"]) != (

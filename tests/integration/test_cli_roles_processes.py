@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from process_helpers import free_port, healthy
+from process_helpers import free_port, healthy, stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -112,17 +111,6 @@ def _refused(result: subprocess.CompletedProcess[str], prog: str) -> str:
     return lines[0]
 
 
-def _stop(process: subprocess.Popen[bytes]) -> int:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT)
-    return process.returncode
-
-
 @pytest.fixture(scope="module", name="setup")
 def _setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     root = tmp_path_factory.mktemp("cli-roles")
@@ -150,7 +138,7 @@ def _setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             time.sleep(0.1)
         yield setup
     finally:
-        code = _stop(process)
+        code = stop_process(process, STOP_TIMEOUT)
     assert code == 0, f"perci-sim serve exited {code} on SIGINT:\n{setup.log_text()}"
 
 

@@ -43,7 +43,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from process_helpers import free_port, healthy
+from process_helpers import free_port, healthy, stop_process
 
 from authority_client import AuthorityClient
 from perci_schemas import jws
@@ -185,14 +185,8 @@ class BrokerProcess:
         assert self.process.returncode == -signal.SIGKILL
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=STOP_TIMEOUT)
+        if self.process is not None:
+            stop_process(self.process, STOP_TIMEOUT)
 
 
 @pytest.fixture(name="broker_process")

@@ -23,7 +23,6 @@ import http.client
 import importlib.resources
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -37,7 +36,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from process_helpers import free_port, healthy
+from process_helpers import free_port, healthy, stop_process
 
 from perci_schemas import jws
 from perci_schemas.credentials import Credentials, load_credentials
@@ -172,12 +171,7 @@ def _live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         live.order_id = body["order"]["order_id"]
         yield live
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT)
+        stop_process(process, STOP_TIMEOUT)
         log.close()
     errors = [
         line
