@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from perci_schemas import jws
 from perci_sim.api.feed import serve_feed
 from perci_sim.api.keys import (
     BROKER,
@@ -18,7 +17,7 @@ from perci_sim.api.keys import (
     FEED_HUB,
     PARTICIPANT,
     SIGNER,
-    SUBMITTED_SHA256,
+    SUBMITTED_JWS,
 )
 from perci_sim.api.problems import InvalidJson
 from perci_sim.crypto.errors import SchemaViolationError
@@ -76,9 +75,9 @@ async def _jws_body(request: web.Request) -> str:
             [("/jws", "is required and must be a string")],
         )
     token = str(body["jws"])
-    if token.isascii():  # a compact JWS is ASCII; anything else is refused unnamed
-        # A refusal of this request names the document it refuses (api/refusals.py).
-        request[SUBMITTED_SHA256] = jws.document_hash(token)
+    # A refusal of this request names the document it refuses (api/refusals.py hashes
+    # it then: an accepted document costs nothing more).
+    request[SUBMITTED_JWS] = token
     return token
 
 

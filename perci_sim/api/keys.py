@@ -38,5 +38,5 @@ DISPATCHER = web.AppKey("perci_dispatcher", WebhookDispatcher)
 
 PARTICIPANT = web.RequestKey("perci_participant", ParticipantInfo)
 REQUEST_ID = web.RequestKey("perci_request_id", str)
-#: SHA-256 of the signed document a request submitted (api/refusals.py names it).
-SUBMITTED_SHA256 = web.RequestKey("perci_submitted_sha256", str)
+#: The signed document a request submitted (api/refusals.py names it by its hash).
+SUBMITTED_JWS = web.RequestKey("perci_submitted_jws", str)

@@ -28,8 +28,9 @@ import json
 
 from aiohttp import web
 
+from perci_schemas import jws
 from perci_schemas.messages import REFUSAL_HEADER
-from perci_sim.api.keys import CLOCK, PARTICIPANT, REQUEST_ID, SIGNER, SUBMITTED_SHA256
+from perci_sim.api.keys import CLOCK, PARTICIPANT, REQUEST_ID, SIGNER, SUBMITTED_JWS
 from perci_sim.storage.log import iso_ms
 
 __all__ = ["REFUSAL_HEADER", "sign_refusal"]
@@ -66,7 +67,7 @@ def sign_refusal(request: web.Request, response: web.StreamResponse) -> None:
         "path_sha256": hashlib.sha256(path.encode("utf-8", "surrogatepass")).hexdigest(),
         "request_id": request.get(REQUEST_ID),
         "participant": participant.id if participant is not None else None,
-        "document_sha256": request.get(SUBMITTED_SHA256),
+        "document_sha256": _document_sha256(request.get(SUBMITTED_JWS)),
         "refused_at": iso_ms(request.app[CLOCK].now()),
     }
     response.headers[REFUSAL_HEADER] = signer.sign_refusal(payload)
@@ -78,3 +79,9 @@ def _members(body: bytes) -> dict[str, object]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def _document_sha256(token: str | None) -> str | None:
+    # A compact JWS is ASCII (its receipt hash, jws.document_hash); anything else is
+    # refused unnamed.
+    return jws.document_hash(token) if token is not None and token.isascii() else None

@@ -29,7 +29,7 @@ async def record_logout(
     values = {
         "session_id": session_id,
         "participant_id": participant_id,
-        "expires_at": datetime.fromtimestamp(expires_at, UTC),
+        "expires_at": _at(expires_at),
     }
     insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
     # A serialized write like any other (SQLite's one writer; the in-memory database's
