@@ -137,11 +137,7 @@ async def advance_clock(
             clock.advance_to(target)
         except ValueError as exc:  # the clock reached ``to`` while this request waited
             raise ClockNotForward(str(exc)) from exc
-    # Committed: wake the deadline timers (everything due in the window fires now, in
-    # due order) and the webhook dispatcher, whose waits were computed in wall time
-    # from the old offset.  ``None`` re-arms unconditionally.
-    ctx.listener.timers_changed(None)
-    ctx.listener.deliveries_queued()
+    _rearm_after_skip(ctx)
     log.info(
         "clock_advanced",
         by=participant.id,
@@ -159,6 +155,14 @@ async def advance_clock(
     }
 
 
+def _rearm_after_skip(ctx: BrokerContext) -> None:
+    # Wake the deadline timers (everything due in the skipped window fires now, in due
+    # order) and the webhook dispatcher, whose waits were computed in wall time from the
+    # old offset.  ``None`` re-arms unconditionally.
+    ctx.listener.timers_changed(None)
+    ctx.listener.deliveries_queued()
+
+
 def follow_clock_skip(ctx: BrokerContext, to: datetime) -> bool:
     """Another replica recorded a skip to ``to``: move this replica's drill clock there too.
 
@@ -174,8 +178,7 @@ def follow_clock_skip(ctx: BrokerContext, to: datetime) -> bool:
         clock.advance_to(to)
     except ValueError:  # the clock passed ``to`` meanwhile
         return False
-    ctx.listener.timers_changed(None)
-    ctx.listener.deliveries_queued()
+    _rearm_after_skip(ctx)
     log.info("clock_followed", to=iso_ms(to))
     return True
 
